@@ -1,0 +1,115 @@
+"""Wiring: Bot + Dispatcher + middlewares + database, and the polling loop."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, system_clock
+from bot.commands import register_commands
+from bot.config import Settings
+from bot.i18n import Catalogs
+from bot.middlewares import DatabaseMiddleware, InFlightMiddleware, ResidentMiddleware
+from handlers import build_router
+from storage.database import create_engine, create_session_factory
+from storage.migrate import current_revision, head_revision, upgrade
+
+log = logging.getLogger(__name__)
+
+# How long a stop waits for updates already being handled.
+DRAIN_SECONDS = 10.0
+
+
+class DatabaseNotReady(Exception):
+    """The schema is behind the code; `civicbot db upgrade` fixes it."""
+
+
+async def prepare_database(engine: AsyncEngine) -> None:
+    """SQLite (the embedded default) is migrated on start; a server database must be
+    migrated by its administrator, so only the revision is checked there."""
+    if engine.dialect.name == "sqlite":
+        await upgrade(engine)
+        return
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise DatabaseNotReady(
+            f"the database is at revision {current or 'none'}, the code needs {head}: "
+            "run `civicbot db upgrade`"
+        )
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.token is None:
+        raise ValueError("BOT_TOKEN is needed to talk to Telegram")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
+    defaults = DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True)
+    return Bot(settings.token, session=session, default=defaults)
+
+
+def build_dispatcher(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    catalogs: Catalogs,
+    *,
+    clock: Clock = system_clock,
+    in_flight: InFlightMiddleware | None = None,
+) -> Dispatcher:
+    """The dispatcher with everything a handler may ask for as a parameter."""
+    dispatcher = Dispatcher(settings=settings, catalogs=catalogs, clock=clock)
+    dispatcher.update.outer_middleware(in_flight or InFlightMiddleware())
+    dispatcher.update.outer_middleware(DatabaseMiddleware(session_factory))
+    dispatcher.update.outer_middleware(ResidentMiddleware(settings, catalogs))
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.include_router(build_router())
+    return dispatcher
+
+
+@dataclass
+class Application:
+    """One running bot: start it with `run()`, stop it with `stop()` or a signal."""
+
+    settings: Settings
+    clock: Clock = system_clock
+    catalogs: Catalogs = field(default_factory=Catalogs.load)
+
+    def __post_init__(self) -> None:
+        self.engine = create_engine(self.settings.database_url)
+        self.session_factory = create_session_factory(self.engine)
+        self.in_flight = InFlightMiddleware()
+        self.dispatcher = build_dispatcher(
+            self.settings,
+            self.session_factory,
+            self.catalogs,
+            clock=self.clock,
+            in_flight=self.in_flight,
+        )
+        self.dispatcher.shutdown.register(self._let_updates_finish)
+
+    async def run(self, *, handle_signals: bool = True) -> None:
+        bot = build_bot(self.settings)
+        try:
+            await prepare_database(self.engine)
+            await register_commands(bot, self.catalogs, self.settings.default_locale)
+            await self.dispatcher.start_polling(
+                bot,
+                handle_signals=handle_signals,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        finally:
+            await bot.session.close()
+            await self.engine.dispose()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop_polling()
+
+    async def _let_updates_finish(self) -> None:
+        if not await self.in_flight.drain(DRAIN_SECONDS):
+            log.warning("stopped with updates still in flight after %s s", DRAIN_SECONDS)

@@ -1,0 +1,137 @@
+"""The `civicbot` command.
+
+civicbot                 run the bot (BOT_TOKEN set) or the local demo (no token)
+civicbot run             long-poll Telegram
+civicbot demo            the bot, a Telegram stand-in and a terminal chat, all local
+civicbot db upgrade      apply database migrations
+civicbot content load    validate and load consultation files
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import SUPPORTED_LOCALES, Settings, SettingsError, load_settings
+from bot.content import ContentError, load_consultations, read_consultation_files
+from storage.database import create_engine, create_session_factory
+from storage.migrate import upgrade
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return asyncio.run(_dispatch(args, settings))
+    except SettingsError as error:
+        return _fail(str(error), code=2)
+    except ContentError as error:
+        return _fail("nothing was loaded:\n" + "\n".join(f"  {p}" for p in error.problems))
+    except KeyboardInterrupt:
+        return 130
+    except (SQLAlchemyError, OSError) as error:
+        return _fail(f"database: {_first_line(error)}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="civicbot", description="Public consultations with residents on Telegram."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="more detailed logs")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot against Telegram (needs BOT_TOKEN)")
+    demo = commands.add_parser("demo", help="try the bot locally in this terminal")
+    demo.add_argument(
+        "--language",
+        choices=SUPPORTED_LOCALES,
+        default=None,
+        help="the demo resident's Telegram language (default: DEFAULT_LOCALE)",
+    )
+    db = commands.add_parser("db", help="database administration")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations up to the newest")
+    content = commands.add_parser("content", help="consultation files")
+    content_commands = content.add_subparsers(dest="content_command", required=True)
+    load = content_commands.add_parser("load", help="validate and load consultation files")
+    load.add_argument("paths", nargs="+", type=Path, help="YAML files or folders of them")
+    return parser
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command or ("run" if settings.token else "demo")
+    if command == "run":
+        return await _run(settings)
+    if command == "demo":
+        from bot.demo import run_demo
+
+        return await run_demo(settings, language=getattr(args, "language", None))
+    if command == "db":
+        return await _db_upgrade(settings)
+    return await _load_content(settings, args.paths)
+
+
+async def _run(settings: Settings) -> int:
+    from bot.app import Application, DatabaseNotReady
+
+    if settings.token is None:
+        return _fail("setting BOT_TOKEN: is needed for `civicbot run` (or try `civicbot demo`)", 2)
+    try:
+        await Application(settings).run()
+    except DatabaseNotReady as error:
+        return _fail(str(error))
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _load_content(settings: Settings, paths: list[Path]) -> int:
+    files = read_consultation_files(paths)
+    engine = create_engine(settings.database_url)
+    try:
+        if engine.dialect.name == "sqlite":
+            await upgrade(engine)
+        session_factory = create_session_factory(engine)
+        async with session_factory.begin() as session:
+            report = await load_consultations(session, [item.consultation for item in files])
+    finally:
+        await engine.dispose()
+    for label, slugs in (
+        ("created", report.created),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+    ):
+        for slug in slugs:
+            print(f"{label}: {slug}")
+    return 0
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"civicbot: {message}", file=sys.stderr)
+    return code
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

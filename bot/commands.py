@@ -1,0 +1,26 @@
+"""The bot's command menu, registered in every supported language."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.types import BotCommand
+
+from bot.i18n import N_, Catalogs, Translator
+
+COMMANDS = (
+    ("start", N_("Main menu")),
+    ("consultations", N_("Open consultations and deadlines")),
+    ("language", N_("Change the language")),
+    ("help", N_("How to use this bot")),
+)
+
+
+def bot_commands(tr: Translator) -> list[BotCommand]:
+    return [BotCommand(command=name, description=tr(description)) for name, description in COMMANDS]
+
+
+async def register_commands(bot: Bot, catalogs: Catalogs, default_locale: str) -> None:
+    """Telegram shows each person the list for their app's language, else the default."""
+    await bot.set_my_commands(bot_commands(catalogs.translator(default_locale)))
+    for locale in catalogs.locales:
+        await bot.set_my_commands(bot_commands(catalogs.translator(locale)), language_code=locale)

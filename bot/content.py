@@ -1,0 +1,432 @@
+"""Consultation files (YAML) -> storage.
+
+The format is documented in examples/README.md. A batch of files is validated whole
+before anything is written: one invalid file and nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Locale
+from storage.models import Consultation, ConsultationKind, ConsultationStatus, Section
+from storage.repositories import ConsultationRepository
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SECTION_NUMBER_PATTERN = r"^[1-9][0-9]{0,2}(?:\.[1-9][0-9]{0,2}){0,3}$"
+
+
+def _no_blank_texts(texts: dict[Locale, str]) -> dict[Locale, str]:
+    cleaned = {language: text.strip() for language, text in texts.items()}
+    blank = [language for language, text in cleaned.items() if not text]
+    if blank:
+        raise ValueError(f"the {', '.join(blank)} text is empty")
+    if not cleaned:
+        raise ValueError("needs at least one language")
+    return cleaned
+
+
+Texts = Annotated[dict[Locale, str], AfterValidator(_no_blank_texts)]
+
+
+def _at_most(limit: int, hint: str) -> AfterValidator:
+    def check(texts: dict[Locale, str]) -> dict[Locale, str]:
+        for language, text in texts.items():
+            if len(text) > limit:
+                raise ValueError(
+                    f"the {language} text has {len(text)} characters; at most {limit} ({hint})"
+                )
+        return texts
+
+    return AfterValidator(check)
+
+
+SectionTitle = Annotated[Texts, _at_most(120, "put the rest in the body")]
+SectionBody = Annotated[Texts, _at_most(20_000, "split it into sections")]
+ConsultationTitle = Annotated[Texts, _at_most(200, "put the rest in the summary")]
+Summary = Annotated[Texts, _at_most(1500, "put details in a section")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SectionFile(_Strict):
+    number: str = Field(pattern=SECTION_NUMBER_PATTERN)
+    title: SectionTitle
+    body: SectionBody | None = None
+    sections: list[SectionFile] = Field(default_factory=list)
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        # An unquoted `number: 2` in YAML is an int; `2.1` a float that may round.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float):
+            raise ValueError('write section numbers in quotes, e.g. "2.1"')
+        return value
+
+    @model_validator(mode="after")
+    def _children_extend_number(self) -> SectionFile:
+        for child in self.sections:
+            if child.number.rpartition(".")[0] != self.number:
+                raise ValueError(
+                    f'section "{child.number}" is inside section "{self.number}"; its number '
+                    f'must be "{self.number}.<n>"'
+                )
+        return self
+
+
+class DemoHints(_Strict):
+    closes_in_days: int = Field(ge=1, le=365)
+
+
+class ConsultationFile(_Strict):
+    format: Literal[1]
+    slug: str = Field(pattern=SLUG_PATTERN, max_length=40)
+    kind: ConsultationKind = ConsultationKind.CONSULTATION
+    original_language: Locale
+    timezone: str
+    opens_at: datetime | date
+    closes_at: datetime | date | None = None
+    link: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=500)
+    organizer: Texts
+    title: ConsultationTitle
+    summary: Summary
+    contact: Texts | None = None
+    sections: list[SectionFile] = Field(default_factory=list)
+    demo: DemoHints | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Sofia)"
+            ) from None
+        return value
+
+    @field_validator("opens_at", "closes_at", mode="before")
+    @classmethod
+    def _parse_local_time(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return (
+                    datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+                )
+            except ValueError:
+                raise ValueError(
+                    'expected a date "2021-11-10" or a time "2021-11-10 17:00"'
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ConsultationFile:
+        for name in ("organizer", "title", "summary", "contact"):
+            texts = getattr(self, name)
+            if texts is not None and self.original_language not in texts:
+                raise ValueError(
+                    f"{name}: the original language ({self.original_language}) is missing"
+                )
+        for section in _walk(self.sections):
+            for part in ("title", "body"):
+                texts = getattr(section, part)
+                if texts is not None and self.original_language not in texts:
+                    raise ValueError(
+                        f'section "{section.number}" {part}: the original language '
+                        f"({self.original_language}) is missing"
+                    )
+        numbers = [section.number for section in _walk(self.sections)]
+        duplicates = sorted({number for number in numbers if numbers.count(number) > 1})
+        if duplicates:
+            raise ValueError(f"section numbers used twice: {', '.join(duplicates)}")
+        for top in self.sections:
+            if "." in top.number:
+                raise ValueError(
+                    f'top-level section "{top.number}" must have a number without dots'
+                )
+        if self.kind is ConsultationKind.CHANNEL and self.closes_at is not None:
+            raise ValueError("closes_at: a channel is always open; remove closes_at")
+        if self.kind is ConsultationKind.CONSULTATION:
+            if self.closes_at is None:
+                raise ValueError("closes_at: a consultation needs a closing date")
+            if self.closes_at_utc <= self.opens_at_utc:
+                raise ValueError("closes_at: must be after opens_at")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def opens_at_utc(self) -> datetime:
+        return _to_utc(self.opens_at, self.zone, end_of_day=False)
+
+    @property
+    def closes_at_utc(self) -> datetime | None:
+        if self.closes_at is None:
+            return None
+        return _to_utc(self.closes_at, self.zone, end_of_day=True)
+
+    def digest(self) -> str:
+        """A fingerprint of what the bot shows; demo hints are not part of it."""
+        content = self.model_dump(mode="json", exclude={"demo"})
+        canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _to_utc(value: datetime | date, zone: ZoneInfo, *, end_of_day: bool) -> datetime:
+    if not isinstance(value, datetime):
+        # A bare date: opening at the start of that day, closing at its very end.
+        moment = time.max.replace(microsecond=0) if end_of_day else time.min
+        value = datetime.combine(value, moment)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def _walk(sections: Iterable[SectionFile]) -> Iterator[SectionFile]:
+    for section in sections:
+        yield section
+        yield from _walk(section.sections)
+
+
+@dataclass
+class ContentError(Exception):
+    """One or more consultation files are invalid; nothing was loaded."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: Path
+    consultation: ConsultationFile
+
+
+def read_consultation_file(path: Path) -> ConsultationFile:
+    """Parse and validate one file; raises ContentError naming file, field and reason."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ContentError([f"{path}: cannot be read ({error.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ContentError([f"{path}: is not UTF-8 text"]) from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        reason = getattr(error, "problem", None) or "not valid YAML"
+        raise ContentError([f"{path}:{line}: {reason}"]) from None
+    if not isinstance(raw, dict):
+        raise ContentError([f"{path}: expected a mapping of fields at the top level"])
+    try:
+        return ConsultationFile.model_validate(raw)
+    except ValidationError as error:
+        raise ContentError([_describe(path, raw, problem) for problem in error.errors()]) from None
+
+
+def _describe(path: Path, raw: dict[str, Any], problem: Any) -> str:
+    location = _field_path(raw, problem["loc"])
+    reason = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "literal_error" and problem["loc"] == ("format",):
+        reason = "must be 1 (the only format version so far)"
+    elif problem["type"] == "string_pattern_mismatch":
+        reason = _pattern_reason(problem["loc"][-1])
+    elif problem["type"] == "extra_forbidden":
+        reason = "unknown field"
+    return f"{path}: {location or 'file'}: {reason}"
+
+
+def _pattern_reason(field_name: object) -> str:
+    return {
+        "slug": "use lowercase letters, digits and single hyphens, e.g. kazanlak-ipd-2027",
+        "number": 'use numbers like "1", "2.1" or "2.1.3"',
+        "link": "must be an http:// or https:// address",
+    }.get(str(field_name), "has the wrong shape")
+
+
+def _field_path(raw: Any, loc: Sequence[Any]) -> str:
+    """Names a field as `section "2.1": title.bg`: a section's number says where it is."""
+    section_label = ""
+    fields: list[str] = []
+    node = raw
+    keys = list(loc)
+    while keys:
+        key = keys.pop(0)
+        if key == "sections" and keys and isinstance(keys[0], int):
+            index = keys.pop(0)
+            node = _child(_child(node, "sections"), index)
+            number = node.get("number") if isinstance(node, dict) else None
+            section_label = f'section "{number}"' if number is not None else f"section #{index + 1}"
+            fields = []
+            continue
+        fields.append(str(key))
+        node = _child(node, key)
+    field_text = ".".join(fields)
+    if section_label:
+        return f"{section_label}: {field_text}" if field_text else section_label
+    return field_text
+
+
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        return node[key]
+    return None
+
+
+def read_consultation_files(paths: Iterable[Path]) -> list[LoadedFile]:
+    """Every file of a batch, validated; raises one ContentError listing every problem."""
+    loaded: list[LoadedFile] = []
+    problems: list[str] = []
+    for path in _expand(paths):
+        try:
+            loaded.append(LoadedFile(path, read_consultation_file(path)))
+        except ContentError as error:
+            problems.extend(error.problems)
+    slugs = [item.consultation.slug for item in loaded]
+    for slug in sorted({slug for slug in slugs if slugs.count(slug) > 1}):
+        problems.append(f"slug {slug!r} is used by more than one file")
+    if problems:
+        raise ContentError(problems)
+    return loaded
+
+
+def _expand(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        else:
+            yield path
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+async def load_consultations(
+    session: AsyncSession, files: Sequence[ConsultationFile], *, now: datetime | None = None
+) -> LoadReport:
+    """Upsert by slug in the caller's transaction; `now` shifts demo dates when given."""
+    report = LoadReport()
+    consultations = ConsultationRepository(session)
+    for source in files:
+        opens_at, closes_at = _dates(source, demo_now=now)
+        digest = source.digest()
+        existing = await consultations.by_slug(source.slug)
+        if existing is not None and (
+            existing.source_digest,
+            existing.opens_at,
+            existing.closes_at,
+        ) == (digest, opens_at, closes_at):
+            report.unchanged.append(source.slug)
+            continue
+        consultation = existing or Consultation(slug=source.slug, sections=[])
+        _apply(consultation, source, opens_at, closes_at, digest)
+        if existing is None:
+            session.add(consultation)
+            report.created.append(source.slug)
+        else:
+            report.updated.append(source.slug)
+        await session.flush()
+        await _sync_sections(session, consultation, source.sections)
+    return report
+
+
+def _dates(
+    source: ConsultationFile, *, demo_now: datetime | None
+) -> tuple[datetime, datetime | None]:
+    opens_at, closes_at = source.opens_at_utc, source.closes_at_utc
+    if demo_now is None or source.demo is None or closes_at is None:
+        return opens_at, closes_at
+    # The demo keeps the consultation's length but makes it end in `closes_in_days`.
+    local_end = (
+        demo_now.astimezone(source.zone) + timedelta(days=source.demo.closes_in_days)
+    ).date()
+    shifted_close = _to_utc(local_end, source.zone, end_of_day=True)
+    shifted_open = min(shifted_close - (closes_at - opens_at), demo_now - timedelta(days=1))
+    return shifted_open, shifted_close
+
+
+def _apply(
+    consultation: Consultation,
+    source: ConsultationFile,
+    opens_at: datetime,
+    closes_at: datetime | None,
+    digest: str,
+) -> None:
+    consultation.kind = source.kind
+    consultation.status = ConsultationStatus.PUBLISHED
+    consultation.original_language = source.original_language
+    consultation.timezone = source.timezone
+    consultation.organizer = dict(source.organizer)
+    consultation.title = dict(source.title)
+    consultation.summary = dict(source.summary)
+    consultation.contact = dict(source.contact or {})
+    consultation.link = source.link
+    consultation.opens_at = opens_at
+    consultation.closes_at = closes_at
+    consultation.source_digest = digest
+
+
+async def _sync_sections(
+    session: AsyncSession, consultation: Consultation, tree: Sequence[SectionFile]
+) -> None:
+    """Match sections by number so their ids (in buttons and links) survive a reload."""
+    await session.refresh(consultation, ["sections"])
+    by_number = {section.number: section for section in consultation.sections}
+    wanted = list(_flatten(tree))
+    wanted_numbers = {item.number for item, _, _ in wanted}
+    for number, section in by_number.items():
+        if number not in wanted_numbers:
+            await session.delete(section)
+    # Parents come before children in reading order, so each parent id is known in time.
+    for position, (item, parent_number, depth) in enumerate(wanted):
+        section = by_number.get(item.number)
+        if section is None:
+            section = Section(consultation_id=consultation.id, number=item.number)
+            session.add(section)
+            by_number[item.number] = section
+        section.parent_id = by_number[parent_number].id if parent_number else None
+        section.position = position
+        section.depth = depth
+        section.title = dict(item.title)
+        section.body = dict(item.body or {})
+        await session.flush()
+
+
+def _flatten(
+    sections: Sequence[SectionFile], parent_number: str | None = None, depth: int = 0
+) -> Iterator[tuple[SectionFile, str | None, int]]:
+    for section in sections:
+        yield section, parent_number, depth
+        yield from _flatten(section.sections, section.number, depth + 1)

@@ -1,0 +1,115 @@
+"""Translations and locale-aware formatting.
+
+Catalogs are the `.po` files in `locales/`, compiled in memory at start-up, so the
+repository holds only text. Code marks strings with `tr("...")`, `tr.plural(...)`
+and, where no translator is at hand yet (module level), `N_("...")`.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale as BabelLocale
+from babel.dates import format_date, format_time, get_datetime_format, get_timezone_name
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+from bot.config import SUPPORTED_LOCALES
+
+LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
+DOMAIN = "messages"
+
+LANGUAGE_NAMES = {"bg": "Български", "sl": "Slovenščina", "en": "English"}
+
+
+def N_(message: str) -> str:
+    # The gettext convention: marks a string for extraction, translated later.
+    return message
+
+
+class Catalogs:
+    """The compiled catalogs of every supported locale."""
+
+    def __init__(self, translations: dict[str, gettext.NullTranslations]) -> None:
+        self._translations = translations
+
+    @classmethod
+    def load(cls, directory: Path = LOCALES_DIR) -> Catalogs:
+        translations: dict[str, gettext.NullTranslations] = {}
+        for locale in SUPPORTED_LOCALES:
+            po_path = directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+            translations[locale] = _compile(po_path) if po_path.exists() else _source_language()
+        return cls(translations)
+
+    def translator(self, locale: str) -> Translator:
+        return Translator(locale, self._translations[locale])
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        return tuple(self._translations)
+
+
+def _compile(po_path: Path) -> gettext.GNUTranslations:
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file)
+    buffer = io.BytesIO()
+    # Fuzzy entries are drafts: the English source is shown until someone confirms them.
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def _source_language() -> gettext.NullTranslations:
+    return gettext.NullTranslations()
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Everything a handler needs to speak one resident's language."""
+
+    locale: str
+    translations: gettext.NullTranslations
+
+    def __call__(self, message: str, /, **values: object) -> str:
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def plural(self, singular: str, plural: str, count: int, /, **values: object) -> str:
+        text = self.translations.ngettext(singular, plural, count)
+        return text % {"count": self.number(count), **values}
+
+    def number(self, value: float) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def date(self, moment: datetime, zone: str) -> str:
+        return format_date(moment.astimezone(ZoneInfo(zone)), "long", locale=self.locale)
+
+    def datetime(self, moment: datetime, zone: str) -> str:
+        """Long date and short time in the zone, e.g. "10 November 2021, 23:59"."""
+        local = moment.astimezone(ZoneInfo(zone))
+        date_text = format_date(local, "long", locale=self.locale)
+        time_text = format_time(local, "short", locale=self.locale)
+        return get_datetime_format("medium", locale=self.locale).format(time_text, date_text)
+
+    def zone_name(self, zone: str) -> str:
+        return get_timezone_name(ZoneInfo(zone), locale=self.locale)
+
+    @property
+    def language_name(self) -> str:
+        return LANGUAGE_NAMES.get(self.locale) or BabelLocale.parse(self.locale).display_name
+
+
+def negotiate(language_code: str | None, default: str, supported: Iterable[str]) -> str:
+    """Telegram's language_code ("sl", "bg-BG", "en-US") -> one of ours, else the default."""
+    if language_code:
+        primary = language_code.replace("_", "-").split("-")[0].lower()
+        if primary in supported:
+            return primary
+    return default

@@ -1,0 +1,86 @@
+"""Dispatcher middlewares: a database session and the resident with their language."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.enums import ChatType
+from aiogram.types import Chat, TelegramObject, User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.i18n import Catalogs, negotiate
+from storage.repositories import ResidentRepository
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DatabaseMiddleware(BaseMiddleware):
+    """One session per update, committed when the handler returns, rolled back on error."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.session_factory = session_factory
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.session_factory() as session:
+            data["session"] = session
+            result = await handler(event, data)
+            await session.commit()
+            return result
+
+
+class ResidentMiddleware(BaseMiddleware):
+    """Injects `tr` (the translator) for everyone and `resident` for private chats.
+
+    Only people who talk to the bot privately become residents: members of a group
+    who never wrote to the bot are not stored.
+    """
+
+    def __init__(self, settings: Settings, catalogs: Catalogs) -> None:
+        self.default_locale = settings.default_locale
+        self.catalogs = catalogs
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        locale = negotiate(
+            user.language_code if user else None, self.default_locale, self.catalogs.locales
+        )
+        if user is not None and not user.is_bot and (chat is None or chat.type == ChatType.PRIVATE):
+            residents = ResidentRepository(data["session"])
+            resident = await residents.seen(user.id, chat.id if chat else None, user.language_code)
+            locale = resident.language or locale
+            data["resident"] = resident
+        data["tr"] = self.catalogs.translator(locale)
+        return await handler(event, data)
+
+
+class InFlightMiddleware(BaseMiddleware):
+    """Counts updates being handled, so a stop can let them finish first."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self._count += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def drain(self, seconds: float) -> bool:
+        """Wait until nothing is in flight; False if `seconds` were not enough."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True

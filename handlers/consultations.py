@@ -1,0 +1,62 @@
+"""The list of consultations and a consultation's card."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.i18n import Translator
+from bot.reading import ConsultationPage, consultation_page, listing, share_link, start_payload
+from handlers import views
+from handlers.keyboards import ConsultationCb, ListCb
+from handlers.respond import show
+
+router = Router(name="consultations")
+router.message.filter(F.chat.type == "private")
+router.callback_query.filter(F.message.chat.type == "private")
+
+
+@router.message(Command("consultations"))
+async def list_command(
+    message: Message, session: AsyncSession, tr: Translator, clock: Clock
+) -> None:
+    now = clock()
+    await show(message, views.consultation_list(tr, await listing(session, now), now, 0))
+
+
+@router.callback_query(ListCb.filter())
+async def list_button(
+    query: CallbackQuery, callback_data: ListCb, session: AsyncSession, tr: Translator, clock: Clock
+) -> None:
+    now = clock()
+    screen = views.consultation_list(tr, await listing(session, now), now, callback_data.page)
+    await show(query, screen)
+
+
+@router.callback_query(ConsultationCb.filter())
+async def card_button(
+    query: CallbackQuery,
+    callback_data: ConsultationCb,
+    session: AsyncSession,
+    tr: Translator,
+    clock: Clock,
+    bot: Bot,
+) -> None:
+    page = await consultation_page(session, callback_data.id)
+    if page is None:
+        await show(query, views.gone(tr))
+        return
+    await show(query, await render_consultation(tr, page, clock(), bot))
+
+
+async def render_consultation(
+    tr: Translator, page: ConsultationPage, now: datetime, bot: Bot
+) -> views.Screen:
+    me = await bot.me()
+    link = share_link(me.username, start_payload(page.consultation.slug))
+    return views.consultation_card(tr, page.consultation, page.top_sections, now, link)

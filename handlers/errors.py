@@ -1,0 +1,38 @@
+"""An unexpected error: logged for us, a polite word for the resident, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.types import ErrorEvent
+
+from bot.i18n import Translator
+
+log = logging.getLogger(__name__)
+router = Router(name="errors")
+
+
+@router.errors()
+async def on_error(event: ErrorEvent, bot: Bot, tr: Translator | None = None) -> None:
+    update = event.update
+    log.error("update %s failed", update.update_id, exc_info=event.exception)
+    chat_id = _private_chat_of(event)
+    if chat_id is None or tr is None:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    await bot.send_message(
+        chat_id, tr("Sorry, something went wrong on our side. Please try again in a moment.")
+    )
+
+
+def _private_chat_of(event: ErrorEvent) -> int | None:
+    update = event.update
+    message = update.message or update.edited_message
+    if message is not None and message.chat.type == "private":
+        return message.chat.id
+    query = update.callback_query
+    if query is not None and (query.message is None or query.message.chat.type == "private"):
+        return query.from_user.id
+    return None

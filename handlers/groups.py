@@ -1,0 +1,28 @@
+"""In a group the bot does not consult; it points people to the private chat."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.i18n import Translator
+
+router = Router(name="groups")
+router.message.filter(F.chat.type.in_({"group", "supergroup"}))
+
+
+@router.message(F.text.startswith("/") | F.reply_to_message.from_user.is_bot)
+async def point_to_private_chat(message: Message, tr: Translator, bot: Bot) -> None:
+    me = await bot.me()
+    if message.reply_to_message and message.reply_to_message.from_user.id != me.id:
+        return
+    text = tr("I answer in a private chat, so that what you send stays between you and me.")
+    button = InlineKeyboardButton(text=tr("Open the chat"), url=f"https://t.me/{me.username}?start")
+    await message.reply(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
+
+
+@router.message(F.text.contains("@"))
+async def mentioned(message: Message, tr: Translator, bot: Bot) -> None:
+    me = await bot.me()
+    if f"@{me.username}".lower() in (message.text or "").lower():
+        await point_to_private_chat(message, tr, bot)

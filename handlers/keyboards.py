@@ -1,0 +1,85 @@
+"""CallbackData factories and keyboard builders.
+
+Callback data carries ids, never state, so a button keeps working after a restart;
+an id that no longer exists is answered politely by the handler that reads it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.i18n import LANGUAGE_NAMES, Translator
+
+MAX_BUTTON_LABEL = 60
+
+
+class MenuAction(StrEnum):
+    HOME = "home"
+    HELP = "help"
+    LANGUAGE = "lang"
+
+
+class MenuCb(CallbackData, prefix="m"):
+    action: MenuAction
+
+
+class LanguageCb(CallbackData, prefix="l"):
+    code: str
+
+
+class ListCb(CallbackData, prefix="ls"):
+    page: int = 0
+
+
+class ConsultationCb(CallbackData, prefix="c"):
+    id: int
+
+
+class ContentsCb(CallbackData, prefix="t"):
+    consultation_id: int
+
+
+class SectionCb(CallbackData, prefix="s"):
+    id: int
+    page: int = 0
+
+
+def label(text: str, limit: int = MAX_BUTTON_LABEL) -> str:
+    """Button labels are one line; long titles are cut with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=label(text), callback_data=data.pack())
+
+
+def main_menu(tr: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.row(button(tr("📋 Consultations"), ListCb()))
+    builder.row(
+        button(tr("🌐 Language"), MenuCb(action=MenuAction.LANGUAGE)),
+        button(tr("❓ Help"), MenuCb(action=MenuAction.HELP)),
+    )
+    return builder.as_markup()
+
+
+def home_row(tr: Translator) -> list[InlineKeyboardButton]:
+    return [button(tr("🏠 Menu"), MenuCb(action=MenuAction.HOME))]
+
+
+def just_home(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[home_row(tr)])
+
+
+def languages(tr: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for code, name in LANGUAGE_NAMES.items():
+        mark = "✓ " if code == tr.locale else ""
+        builder.row(button(f"{mark}{name}", LanguageCb(code=code)))
+    builder.row(*home_row(tr))
+    return builder.as_markup()

@@ -1,0 +1,51 @@
+"""Walking a plan: contents, sections, pages of a long section."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.reading import SectionPage, consultation_page, section_page
+from handlers import views
+from handlers.keyboards import ContentsCb, SectionCb
+from handlers.respond import show
+
+router = Router(name="plan")
+router.callback_query.filter(F.message.chat.type == "private")
+
+
+@router.callback_query(ContentsCb.filter())
+async def contents_button(
+    query: CallbackQuery, callback_data: ContentsCb, session: AsyncSession, tr: Translator
+) -> None:
+    page = await consultation_page(session, callback_data.consultation_id)
+    if page is None:
+        await show(query, views.gone(tr))
+        return
+    await show(query, views.contents(tr, page.consultation, page.plan))
+
+
+@router.callback_query(SectionCb.filter())
+async def section_button(
+    query: CallbackQuery,
+    callback_data: SectionCb,
+    session: AsyncSession,
+    tr: Translator,
+    settings: Settings,
+) -> None:
+    page = await section_page(session, callback_data.id)
+    if page is None:
+        await show(query, views.gone(tr))
+        return
+    await show(query, render_section(tr, page, callback_data.page, settings))
+
+
+def render_section(
+    tr: Translator, page: SectionPage, page_number: int, settings: Settings
+) -> views.Screen:
+    return views.section_view(
+        tr, page.consultation, page.section, page.where, page_number, settings.section_page_chars
+    )

@@ -1,0 +1,65 @@
+"""First contact, deep links, the main menu and help."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.reading import ConsultationPage, follow_link, listing, parse_start_payload
+from handlers import views
+from handlers.consultations import render_consultation
+from handlers.keyboards import MenuAction, MenuCb
+from handlers.plan import render_section
+from handlers.respond import show
+
+router = Router(name="start")
+router.message.filter(F.chat.type == "private")
+router.callback_query.filter(F.message.chat.type == "private")
+
+
+@router.message(CommandStart(deep_link=True))
+async def start_with_link(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    tr: Translator,
+    settings: Settings,
+    clock: Clock,
+    bot: Bot,
+) -> None:
+    link = parse_start_payload(command.args or "")
+    target = await follow_link(session, link) if link else None
+    if target is None:
+        await message.answer(views.bad_link(tr))
+        now = clock()
+        await show(message, views.consultation_list(tr, await listing(session, now), now, 0))
+    elif isinstance(target, ConsultationPage):
+        await show(message, await render_consultation(tr, target, clock(), bot))
+    else:
+        await show(message, render_section(tr, target, 0, settings))
+
+
+@router.message(CommandStart())
+async def start(message: Message, tr: Translator) -> None:
+    first_name = message.from_user.first_name if message.from_user else ""
+    await show(message, views.welcome(tr, first_name))
+
+
+@router.message(Command("help"))
+async def help_command(message: Message, tr: Translator) -> None:
+    await show(message, views.help_screen(tr))
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
+async def help_button(query: CallbackQuery, tr: Translator) -> None:
+    await show(query, views.help_screen(tr))
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.HOME))
+async def home_button(query: CallbackQuery, tr: Translator) -> None:
+    await show(query, views.menu(tr))

@@ -1,0 +1,146 @@
+"""The data model. Plain SQLAlchemy: no Telegram types here."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+# A text in several languages: {"bg": "...", "en": "..."}.
+LocalizedText = dict[str, str]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), LocalizedText: JSON}  # noqa: RUF012
+
+
+def _stored_by_value(enum_class: type[enum.StrEnum]) -> Enum:
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class ConsultationKind(enum.StrEnum):
+    CONSULTATION = "consultation"
+    # A permanent "ask, suggest" channel: no deadline, always open.
+    CHANNEL = "channel"
+
+
+class ConsultationStatus(enum.StrEnum):
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+class Phase(enum.StrEnum):
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Consultation(Base):
+    __tablename__ = "consultation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[ConsultationKind] = mapped_column(_stored_by_value(ConsultationKind))
+    status: Mapped[ConsultationStatus] = mapped_column(
+        _stored_by_value(ConsultationStatus), default=ConsultationStatus.PUBLISHED
+    )
+    original_language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    organizer: Mapped[LocalizedText]
+    title: Mapped[LocalizedText]
+    summary: Mapped[LocalizedText]
+    contact: Mapped[LocalizedText] = mapped_column(default=dict)
+    link: Mapped[str | None] = mapped_column(String(500))
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime | None]
+    source_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    sections: Mapped[list[Section]] = relationship(
+        back_populates="consultation",
+        cascade="all, delete-orphan",
+        order_by="Section.position",
+    )
+
+    def phase(self, now: datetime) -> Phase:
+        if now < self.opens_at:
+            return Phase.UPCOMING
+        if self.closes_at is not None and now >= self.closes_at:
+            return Phase.CLOSED
+        return Phase.OPEN
+
+
+class Section(Base):
+    """One node of a plan: strategic goal, priority or measure.
+
+    `position` is the node's place in the whole plan read top to bottom (pre-order),
+    which is also the order of the guided walk.
+    """
+
+    __tablename__ = "section"
+    __table_args__ = (UniqueConstraint("consultation_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("section.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    number: Mapped[str] = mapped_column(String(20))
+    title: Mapped[LocalizedText]
+    body: Mapped[LocalizedText] = mapped_column(default=dict)
+
+    consultation: Mapped[Consultation] = relationship(back_populates="sections")
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Explicitly chosen with /language; None means "follow Telegram's language_code".
+    language: Mapped[str | None] = mapped_column(String(8))
+    telegram_language: Mapped[str | None] = mapped_column(String(16))
+    consent_at: Mapped[datetime | None]
+    consent_version: Mapped[str | None] = mapped_column(String(20))
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

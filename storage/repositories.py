@@ -1,0 +1,130 @@
+"""Queries. Handlers and services ask these; nothing else writes SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Consultation,
+    ConsultationStatus,
+    Phase,
+    Resident,
+    Section,
+    utcnow,
+)
+
+
+class ConsultationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_slug(self, slug: str) -> Consultation | None:
+        return await self.session.scalar(select(Consultation).where(Consultation.slug == slug))
+
+    async def by_id(self, consultation_id: int) -> Consultation | None:
+        consultation = await self.session.get(Consultation, consultation_id)
+        if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
+            return None
+        return consultation
+
+    async def published(self, now: datetime) -> list[Consultation]:
+        """Open ones first (nearest deadline first), then upcoming, then closed (newest first)."""
+        rows = await self.session.scalars(
+            select(Consultation).where(Consultation.status == ConsultationStatus.PUBLISHED)
+        )
+        return sorted(rows, key=lambda c: _listing_order(c, now))
+
+
+def _listing_order(consultation: Consultation, now: datetime) -> tuple[int, float]:
+    phase = consultation.phase(now)
+    if phase is Phase.OPEN:
+        # Permanent channels have no deadline: after every dated consultation.
+        deadline = consultation.closes_at.timestamp() if consultation.closes_at else float("inf")
+        return (0, deadline)
+    if phase is Phase.UPCOMING:
+        return (1, consultation.opens_at.timestamp())
+    assert consultation.closes_at is not None
+    return (2, -consultation.closes_at.timestamp())
+
+
+class SectionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_id(self, section_id: int) -> Section | None:
+        section = await self.session.get(Section, section_id)
+        if section is None:
+            return None
+        consultation = await self.session.get(Consultation, section.consultation_id)
+        if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
+            return None
+        return section
+
+    async def by_number(self, consultation_id: int, number: str) -> Section | None:
+        return await self.session.scalar(
+            select(Section).where(
+                Section.consultation_id == consultation_id, Section.number == number
+            )
+        )
+
+    async def plan(self, consultation_id: int) -> Sequence[Section]:
+        """Every section of a consultation in reading order."""
+        rows = await self.session.scalars(
+            select(Section)
+            .where(Section.consultation_id == consultation_id)
+            .order_by(Section.position)
+        )
+        return rows.all()
+
+    async def children(self, consultation_id: int, parent_id: int | None) -> Sequence[Section]:
+        parent_clause = (
+            Section.parent_id.is_(None) if parent_id is None else Section.parent_id == parent_id
+        )
+        rows = await self.session.scalars(
+            select(Section)
+            .where(Section.consultation_id == consultation_id, parent_clause)
+            .order_by(Section.position)
+        )
+        return rows.all()
+
+
+class ResidentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_telegram_id(self, telegram_user_id: int) -> Resident | None:
+        return await self.session.scalar(
+            select(Resident).where(Resident.telegram_user_id == telegram_user_id)
+        )
+
+    async def seen(
+        self, telegram_user_id: int, chat_id: int | None, telegram_language: str | None
+    ) -> Resident:
+        """The resident behind an update, created on first contact."""
+        resident = await self.by_telegram_id(telegram_user_id) or await self._create(
+            telegram_user_id
+        )
+        resident.last_seen_at = utcnow()
+        if chat_id is not None:
+            resident.chat_id = chat_id
+        if telegram_language:
+            resident.telegram_language = telegram_language
+        await self.session.flush()
+        return resident
+
+    async def _create(self, telegram_user_id: int) -> Resident:
+        # Two first updates of one person can race; the loser reads the winner's row.
+        try:
+            async with self.session.begin_nested():
+                resident = Resident(telegram_user_id=telegram_user_id)
+                self.session.add(resident)
+            return resident
+        except IntegrityError:
+            found = await self.by_telegram_id(telegram_user_id)
+            assert found is not None
+            return found
