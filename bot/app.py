@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextlib import suppress
 from dataclasses import dataclass, field
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
+from aiogram import Dispatcher
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -18,6 +16,7 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.middlewares import DatabaseMiddleware, InFlightMiddleware, ResidentMiddleware
+from bot.telegram_client import build_bot
 from handlers import build_router
 from storage.database import create_engine, create_session_factory
 from storage.migrate import current_revision, head_revision, upgrade
@@ -26,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # How long a stop waits for updates already being handled.
 DRAIN_SECONDS = 10.0
+STARTUP_SECONDS = 30.0
 
 
 class DatabaseNotReady(Exception):
@@ -44,14 +44,6 @@ async def prepare_database(engine: AsyncEngine) -> None:
             f"the database is at revision {current or 'none'}, the code needs {head}: "
             "run `civicbot db upgrade`"
         )
-
-
-def build_bot(settings: Settings) -> Bot:
-    if settings.token is None:
-        raise ValueError("BOT_TOKEN is needed to talk to Telegram")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
-    defaults = DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True)
-    return Bot(settings.token, session=session, default=defaults)
 
 
 def build_dispatcher(
@@ -91,6 +83,8 @@ class Application:
             clock=self.clock,
             in_flight=self.in_flight,
         )
+        self.polling = asyncio.Event()
+        self.dispatcher.startup.register(self._polling_began)
         self.dispatcher.shutdown.register(self._let_updates_finish)
 
     async def run(self, *, handle_signals: bool = True) -> None:
@@ -108,7 +102,17 @@ class Application:
             await self.engine.dispose()
 
     async def stop(self) -> None:
-        await self.dispatcher.stop_polling()
+        # A stop asked for while the bot is still starting waits for polling to begin.
+        try:
+            async with asyncio.timeout(STARTUP_SECONDS):
+                await self.polling.wait()
+        except TimeoutError:
+            return
+        with suppress(RuntimeError):  # polling already ended
+            await self.dispatcher.stop_polling()
+
+    async def _polling_began(self) -> None:
+        self.polling.set()
 
     async def _let_updates_finish(self) -> None:
         if not await self.in_flight.drain(DRAIN_SECONDS):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,10 +27,7 @@ from storage.migrate import upgrade
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(args)
     try:
         settings = load_settings()
         return asyncio.run(_dispatch(args, settings))
@@ -41,6 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (SQLAlchemyError, OSError) as error:
         return _fail(f"database: {_first_line(error)}")
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    # The demo's terminal is a chat: only warnings (a bot error, a request the
+    # stand-in refused) interrupt it, unless asked for more with -v.
+    quiet = args.command == "demo" or (args.command is None and not os.environ.get("BOT_TOKEN"))
+    level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

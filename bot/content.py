@@ -259,7 +259,7 @@ def _describe(path: Path, raw: dict[str, Any], problem: Any) -> str:
         reason = _pattern_reason(problem["loc"][-1])
     elif problem["type"] == "extra_forbidden":
         reason = "unknown field"
-    return f"{path}: {location or 'file'}: {reason}"
+    return f"{path}: {location}: {reason}" if location else f"{path}: {reason}"
 
 
 def _pattern_reason(field_name: object) -> str:

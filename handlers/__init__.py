@@ -22,13 +22,13 @@ from handlers import (
 def build_router() -> Router:
     root = Router(name="civicbot")
     root.include_routers(
-        errors.router,
-        membership.router,
-        start.router,
-        language.router,
-        consultations.router,
-        plan.router,
-        groups.router,
-        fallback.router,
+        errors.build(),
+        membership.build(),
+        start.build(),
+        language.build(),
+        consultations.build(),
+        plan.build(),
+        groups.build(),
+        fallback.build(),
     )
     return root

@@ -16,12 +16,7 @@ from handlers import views
 from handlers.keyboards import ConsultationCb, ListCb
 from handlers.respond import show
 
-router = Router(name="consultations")
-router.message.filter(F.chat.type == "private")
-router.callback_query.filter(F.message.chat.type == "private")
 
-
-@router.message(Command("consultations"))
 async def list_command(
     message: Message, session: AsyncSession, tr: Translator, clock: Clock
 ) -> None:
@@ -29,7 +24,6 @@ async def list_command(
     await show(message, views.consultation_list(tr, await listing(session, now), now, 0))
 
 
-@router.callback_query(ListCb.filter())
 async def list_button(
     query: CallbackQuery, callback_data: ListCb, session: AsyncSession, tr: Translator, clock: Clock
 ) -> None:
@@ -38,7 +32,6 @@ async def list_button(
     await show(query, screen)
 
 
-@router.callback_query(ConsultationCb.filter())
 async def card_button(
     query: CallbackQuery,
     callback_data: ConsultationCb,
@@ -60,3 +53,13 @@ async def render_consultation(
     me = await bot.me()
     link = share_link(me.username, start_payload(page.consultation.slug))
     return views.consultation_card(tr, page.consultation, page.top_sections, now, link)
+
+
+def build() -> Router:
+    router = Router(name="consultations")
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(list_command, Command("consultations"))
+    router.callback_query.register(list_button, ListCb.filter())
+    router.callback_query.register(card_button, ConsultationCb.filter())
+    return router

@@ -10,10 +10,8 @@ from aiogram.types import ErrorEvent
 from bot.i18n import Translator
 
 log = logging.getLogger(__name__)
-router = Router(name="errors")
 
 
-@router.errors()
 async def on_error(event: ErrorEvent, bot: Bot, tr: Translator | None = None) -> None:
     update = event.update
     log.error("update %s failed", update.update_id, exc_info=event.exception)
@@ -36,3 +34,9 @@ def _private_chat_of(event: ErrorEvent) -> int | None:
     if query is not None and (query.message is None or query.message.chat.type == "private"):
         return query.from_user.id
     return None
+
+
+def build() -> Router:
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router

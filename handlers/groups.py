@@ -7,11 +7,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.i18n import Translator
 
-router = Router(name="groups")
-router.message.filter(F.chat.type.in_({"group", "supergroup"}))
 
-
-@router.message(F.text.startswith("/") | F.reply_to_message.from_user.is_bot)
 async def point_to_private_chat(message: Message, tr: Translator, bot: Bot) -> None:
     me = await bot.me()
     if message.reply_to_message and message.reply_to_message.from_user.id != me.id:
@@ -21,8 +17,17 @@ async def point_to_private_chat(message: Message, tr: Translator, bot: Bot) -> N
     await message.reply(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
 
 
-@router.message(F.text.contains("@"))
 async def mentioned(message: Message, tr: Translator, bot: Bot) -> None:
     me = await bot.me()
     if f"@{me.username}".lower() in (message.text or "").lower():
         await point_to_private_chat(message, tr, bot)
+
+
+def build() -> Router:
+    router = Router(name="groups")
+    router.message.filter(F.chat.type.in_({"group", "supergroup"}))
+    router.message.register(
+        point_to_private_chat, F.text.startswith("/") | F.reply_to_message.from_user.is_bot
+    )
+    router.message.register(mentioned, F.text.contains("@"))
+    return router

@@ -14,22 +14,15 @@ from handlers.keyboards import LanguageCb, MenuAction, MenuCb
 from handlers.respond import show
 from storage.models import Resident
 
-router = Router(name="language")
-router.message.filter(F.chat.type == "private")
-router.callback_query.filter(F.message.chat.type == "private")
 
-
-@router.message(Command("language"))
 async def language_command(message: Message, tr: Translator) -> None:
     await show(message, views.language_picker(tr))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.LANGUAGE))
 async def language_button(query: CallbackQuery, tr: Translator) -> None:
     await show(query, views.language_picker(tr))
 
 
-@router.callback_query(LanguageCb.filter(F.code.in_(SUPPORTED_LOCALES)))
 async def choose_language(
     query: CallbackQuery,
     callback_data: LanguageCb,
@@ -44,3 +37,15 @@ async def choose_language(
     await bot.set_my_commands(
         bot_commands(tr), scope=BotCommandScopeChat(chat_id=query.from_user.id)
     )
+
+
+def build() -> Router:
+    router = Router(name="language")
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(language_command, Command("language"))
+    router.callback_query.register(language_button, MenuCb.filter(F.action == MenuAction.LANGUAGE))
+    router.callback_query.register(
+        choose_language, LanguageCb.filter(F.code.in_(SUPPORTED_LOCALES))
+    )
+    return router

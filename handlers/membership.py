@@ -7,10 +7,13 @@ from aiogram.types import ChatMemberUpdated
 
 from storage.models import Resident
 
-router = Router(name="membership")
-router.my_chat_member.filter(F.chat.type == "private")
 
-
-@router.my_chat_member()
 async def bot_blocked_or_unblocked(event: ChatMemberUpdated, resident: Resident) -> None:
     resident.reachable = event.new_chat_member.status not in {"kicked", "left"}
+
+
+def build() -> Router:
+    router = Router(name="membership")
+    router.my_chat_member.filter(F.chat.type == "private")
+    router.my_chat_member.register(bot_blocked_or_unblocked)
+    return router

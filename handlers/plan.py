@@ -13,11 +13,7 @@ from handlers import views
 from handlers.keyboards import ContentsCb, SectionCb
 from handlers.respond import show
 
-router = Router(name="plan")
-router.callback_query.filter(F.message.chat.type == "private")
 
-
-@router.callback_query(ContentsCb.filter())
 async def contents_button(
     query: CallbackQuery, callback_data: ContentsCb, session: AsyncSession, tr: Translator
 ) -> None:
@@ -28,7 +24,6 @@ async def contents_button(
     await show(query, views.contents(tr, page.consultation, page.plan))
 
 
-@router.callback_query(SectionCb.filter())
 async def section_button(
     query: CallbackQuery,
     callback_data: SectionCb,
@@ -49,3 +44,11 @@ def render_section(
     return views.section_view(
         tr, page.consultation, page.section, page.where, page_number, settings.section_page_chars
     )
+
+
+def build() -> Router:
+    router = Router(name="plan")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.callback_query.register(contents_button, ContentsCb.filter())
+    router.callback_query.register(section_button, SectionCb.filter())
+    return router

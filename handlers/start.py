@@ -17,12 +17,7 @@ from handlers.keyboards import MenuAction, MenuCb
 from handlers.plan import render_section
 from handlers.respond import show
 
-router = Router(name="start")
-router.message.filter(F.chat.type == "private")
-router.callback_query.filter(F.message.chat.type == "private")
 
-
-@router.message(CommandStart(deep_link=True))
 async def start_with_link(
     message: Message,
     command: CommandObject,
@@ -35,31 +30,39 @@ async def start_with_link(
     link = parse_start_payload(command.args or "")
     target = await follow_link(session, link) if link else None
     if target is None:
-        await message.answer(views.bad_link(tr))
         now = clock()
-        await show(message, views.consultation_list(tr, await listing(session, now), now, 0))
+        listing_screen = views.consultation_list(tr, await listing(session, now), now, 0)
+        await show(message, listing_screen.after(views.bad_link(tr)))
     elif isinstance(target, ConsultationPage):
         await show(message, await render_consultation(tr, target, clock(), bot))
     else:
         await show(message, render_section(tr, target, 0, settings))
 
 
-@router.message(CommandStart())
 async def start(message: Message, tr: Translator) -> None:
     first_name = message.from_user.first_name if message.from_user else ""
     await show(message, views.welcome(tr, first_name))
 
 
-@router.message(Command("help"))
 async def help_command(message: Message, tr: Translator) -> None:
     await show(message, views.help_screen(tr))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
 async def help_button(query: CallbackQuery, tr: Translator) -> None:
     await show(query, views.help_screen(tr))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.HOME))
 async def home_button(query: CallbackQuery, tr: Translator) -> None:
     await show(query, views.menu(tr))
+
+
+def build() -> Router:
+    router = Router(name="start")
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    router.message.register(start_with_link, CommandStart(deep_link=True))
+    router.message.register(start, CommandStart())
+    router.message.register(help_command, Command("help"))
+    router.callback_query.register(help_button, MenuCb.filter(F.action == MenuAction.HELP))
+    router.callback_query.register(home_button, MenuCb.filter(F.action == MenuAction.HOME))
+    return router

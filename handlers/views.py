@@ -35,6 +35,10 @@ class Screen:
     text: str
     markup: InlineKeyboardMarkup | None = None
 
+    def after(self, notice: str) -> Screen:
+        """The same screen with a short notice above it, in one message."""
+        return Screen(f"{notice}\n\n{self.text}", self.markup)
+
 
 def html(text: str) -> str:
     return escape(text, quote=False)

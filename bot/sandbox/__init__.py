@@ -1,0 +1,52 @@
+"""A local stand-in for the Telegram Bot API, for end-to-end tests and the demo.
+
+Typical use::
+
+    async with TelegramStandIn("123456:TEST") as standin:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(standin.base_url))
+        bot = Bot("123456:TEST", session=session)
+        anna = standin.add_user("Anna")
+        standin.send_text(anna, "/start")
+        ...  # run the dispatcher's polling
+        await standin.wait_idle()
+        assert standin.last_message(anna).text.startswith("Welcome")
+        assert standin.invalid_requests == []
+"""
+
+from .api import ChatAction, WebhookConfig
+from .errors import ApiError
+from .html_entities import EntityParseError, FormattedText, parse_html, utf16_len
+from .models import (
+    ApiRequest,
+    Button,
+    CallbackAnswer,
+    InvalidRequest,
+    NoSuchButton,
+    SentMessage,
+    SimChat,
+    SimUser,
+    StoredFile,
+)
+from .server import TelegramStandIn
+from .terminal import run_terminal_chat
+
+__all__ = [
+    "ApiError",
+    "ApiRequest",
+    "Button",
+    "CallbackAnswer",
+    "ChatAction",
+    "EntityParseError",
+    "FormattedText",
+    "InvalidRequest",
+    "NoSuchButton",
+    "SentMessage",
+    "SimChat",
+    "SimUser",
+    "StoredFile",
+    "TelegramStandIn",
+    "WebhookConfig",
+    "parse_html",
+    "run_terminal_chat",
+    "utf16_len",
+]
