@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.views import Screen
 
@@ -18,6 +18,8 @@ async def show(target: Message | CallbackQuery, screen: Screen) -> None:
         return
     message = target.message
     if isinstance(message, Message):
+        if _already_shows(message, screen):
+            return  # a second tap on the same button: Telegram would refuse the edit
         try:
             await message.edit_text(screen.text, reply_markup=screen.markup)
             return
@@ -27,3 +29,13 @@ async def show(target: Message | CallbackQuery, screen: Screen) -> None:
             log.info("could not edit message, sending a new one: %s", error.message)
     # Too old or gone to edit (or inaccessible): a fresh message still answers the tap.
     await target.bot.send_message(target.from_user.id, screen.text, reply_markup=screen.markup)
+
+
+def _already_shows(message: Message, screen: Screen) -> bool:
+    return message.html_text == screen.text and _buttons(message.reply_markup) == _buttons(
+        screen.markup
+    )
+
+
+def _buttons(markup: InlineKeyboardMarkup | None) -> object:
+    return markup.model_dump(exclude_none=True) if markup is not None else None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import LANGUAGE_NAMES, Translator
@@ -23,6 +23,7 @@ from handlers.keyboards import (
     button,
     home_row,
     just_home,
+    languages,
     main_menu,
 )
 from storage.models import Consultation, ConsultationKind, Phase, Section
@@ -72,8 +73,6 @@ def help_screen(tr: Translator) -> Screen:
 
 
 def language_picker(tr: Translator) -> Screen:
-    from handlers.keyboards import languages
-
     return Screen(tr("Choose your language:"), languages(tr))
 
 
@@ -144,7 +143,7 @@ def consultation_list(
     return Screen("\n".join(lines), builder.as_markup())
 
 
-def _pager(tr: Translator, page: int, pages: int) -> list:
+def _pager(tr: Translator, page: int, pages: int) -> list[InlineKeyboardButton]:
     row = []
     if page > 0:
         row.append(button(tr("◀️ Previous page"), ListCb(page=page - 1)))

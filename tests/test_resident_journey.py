@@ -216,7 +216,12 @@ async def test_bad_input_gets_a_short_helpful_answer(resident, language: str) ->
     standin = chat.standin
     assert (await chat.send("/frobnicate")).text.startswith(expected[0])
     assert (await chat.send("hello <b>there</b> & co")).text.startswith(expected[1])
-    for send in (standin.send_sticker, standin.send_photo, standin.send_voice, standin.send_location):
+    for send in (
+        standin.send_sticker,
+        standin.send_photo,
+        standin.send_voice,
+        standin.send_location,
+    ):
         count = len(standin.messages(chat.user))
         answer = await chat.expect_answer(lambda send=send: send(chat.user))
         assert len(standin.messages(chat.user)) == count + 1, send.__name__
@@ -265,3 +270,17 @@ async def test_a_resident_who_blocks_the_bot_is_marked_unreachable(
     async with running_bot.app.session_factory() as session:
         stored = await ResidentRepository(session).by_telegram_id(chat.user.id)
         assert stored is not None and stored.reachable is True
+
+
+async def test_a_double_tap_changes_nothing_and_asks_nothing_twice(
+    resident, standin: TelegramStandIn
+) -> None:
+    chat: Chat = resident()
+    await chat.send("/start")
+    menu = chat.last
+    first = await chat.tap("❓ Help", message=menu)
+    edits_before = [r for r in standin.requests if r.method.lower() == "editmessagetext"]
+    second = await chat.tap("❓ Help", message=first)
+    edits_after = [r for r in standin.requests if r.method.lower() == "editmessagetext"]
+    assert second.text == first.text
+    assert len(edits_after) == len(edits_before), "no edit that would change nothing"

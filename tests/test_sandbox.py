@@ -252,6 +252,19 @@ async def test_a_second_poller_terminates_the_first_with_409(
     assert status == 200 and body["result"][0]["message"]["text"] == "for the survivor"
 
 
+async def test_an_abandoned_long_poll_is_no_conflict(
+    standin: TelegramStandIn, http: aiohttp.ClientSession
+) -> None:
+    # A stopped bot hangs up while polling; its successor must not be told of a conflict.
+    abandoned = asyncio.create_task(call(http, standin, "getUpdates", {"timeout": 5}))
+    await standin.wait_for(lambda: standin.is_long_polling)
+    abandoned.cancel()
+    await standin.wait_for(lambda: not standin.is_long_polling)
+    status, body = await call(http, standin, "getUpdates", {"timeout": 0})
+    assert (status, body["result"]) == (200, [])
+    assert standin.invalid_requests == []
+
+
 async def test_webhook_blocks_get_updates_until_deleted(standin: TelegramStandIn, bot: Bot) -> None:
     await bot.set_webhook("https://example.org/hook", secret_token="s3cret_token")
     info = await bot.get_webhook_info()

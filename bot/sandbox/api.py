@@ -227,7 +227,7 @@ class BotApi:
         if offset < 0:
             self.queue.keep_last(-offset)
         elif offset > 0:
-            pass
+            self.queue.confirm_below(offset)
         self.queue.set_allowed_updates(params.get("allowed_updates"))
 
         updates = self.queue.peek(limit)
@@ -253,11 +253,13 @@ class BotApi:
                     asyncio.ensure_future(pushed.wait()),
                     asyncio.ensure_future(poll.woken.wait()),
                 }
-                _, pending = await asyncio.wait(
-                    waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-                for waiter in pending:
-                    waiter.cancel()
+                try:
+                    await asyncio.wait(
+                        waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
         finally:
             if self._long_poll is poll:
                 self._long_poll = None
@@ -270,6 +272,8 @@ class BotApi:
         if not url:
             self.webhook = None
             return True
+        # Telegram insists on HTTPS; plain HTTP is accepted so that a local webhook
+        # receiver can be tested without certificates.
         if not re.match(r"https?://[^/\s]+", url):
             raise ApiError.bad_request("invalid webhook URL specified")
         secret = params.get("secret_token")
@@ -277,8 +281,6 @@ class BotApi:
             raise ApiError.bad_request("secret token is too long")
         if secret is not None and not _SECRET_TOKEN_RE.fullmatch(secret):
             raise ApiError.bad_request("secret token contains unallowed characters")
-        if not url.startswith("https://"):
-            call.warnings.append("Telegram accepts only HTTPS webhook URLs")
         self.queue.set_allowed_updates(params.get("allowed_updates"))
         self.webhook = WebhookConfig(
             url=url,

@@ -148,7 +148,8 @@ class InvalidRequest:
 
 @dataclass
 class ApiRequest:
-    """One HTTP call to the Bot API; ``status`` is filled in once it was answered."""
+    """One HTTP call to the Bot API; ``status`` is set once answered (None while it is in
+    progress, or if the client hung up first)."""
 
     method: str
     params: dict[str, Any]

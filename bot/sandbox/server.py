@@ -132,7 +132,14 @@ class TelegramStandIn:
             raise RuntimeError("the stand-in is already running")
         self._api.start_serving()
         runner = web.AppRunner(
-            self._build_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+            self._build_app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            # A client that hangs up (a stopped bot) abandons its long poll; without this
+            # the poll would stay parked and its successor would "terminate" it with a
+            # 409 that nobody receives.
+            handler_cancellation=True,
         )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -261,7 +268,7 @@ class TelegramStandIn:
     ) -> int:
         """The user writes ``text``; returns the update_id.
 
-        A leading ``/command`` (or ``/command@botname``) gets a bot_command entity.
+        ``/command`` and ``/command@botname`` get bot_command entities, as Telegram adds them.
         """
         return self._user_message(user, chat, "text", text_content(text), reply_to=reply_to)
 

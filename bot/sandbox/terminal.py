@@ -86,14 +86,19 @@ class _TerminalChat:
         """Act on one input line; False means the user wants to leave."""
         if line in (":quit", ":q", ":exit"):
             return False
-        if line == ":help":
-            self.write(HELP)
-        elif _PRESS_RE.fullmatch(line):
-            self.press(line)
-        elif line.startswith(":"):
-            self.send_special(line)
-        else:
-            self.standin.send_text(self.user, line)
+        press = _PRESS_RE.fullmatch(line)
+        try:
+            if line == ":help":
+                self.write(HELP)
+            elif press is not None:
+                self.press(press)
+            elif line.startswith(":"):
+                self.send_special(line)
+            else:
+                self.standin.send_text(self.user, line)
+        except (LookupError, ValueError) as error:
+            # E.g. the bot deleted the message between printing and pressing.
+            self.write(f"({error})")
         return True
 
     def send_special(self, line: str) -> None:
@@ -112,9 +117,7 @@ class _TerminalChat:
         sender()
         self.write(f"(you sent a {line[1:]})")
 
-    def press(self, line: str) -> None:
-        match = _PRESS_RE.fullmatch(line)
-        assert match is not None
+    def press(self, match: re.Match[str]) -> None:
         number = int(match.group(1))
         message = self.target_message(int(match.group(2)) if match.group(2) else None)
         if message is None:
