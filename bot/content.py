@@ -122,7 +122,7 @@ class ConsultationFile(_Strict):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Sofia)"
             ) from None
@@ -312,7 +312,8 @@ def read_consultation_files(paths: Iterable[Path]) -> list[LoadedFile]:
             problems.extend(error.problems)
     slugs = [item.consultation.slug for item in loaded]
     for slug in sorted({slug for slug in slugs if slugs.count(slug) > 1}):
-        problems.append(f"slug {slug!r} is used by more than one file")
+        paths = ", ".join(str(item.path) for item in loaded if item.consultation.slug == slug)
+        problems.append(f"{paths}: slug: {slug!r} is used by more than one file")
     if problems:
         raise ContentError(problems)
     return loaded
@@ -406,8 +407,14 @@ async def _sync_sections(
     by_number = {section.number: section for section in consultation.sections}
     wanted = list(_flatten(tree))
     wanted_numbers = {item.number for item, _, _ in wanted}
-    for number, section in by_number.items():
-        if number not in wanted_numbers:
+    removed = {
+        number: section for number, section in by_number.items() if number not in wanted_numbers
+    }
+    for number, section in removed.items():
+        del by_number[number]
+        # The database deletes a removed section's subsections with it (ON DELETE
+        # CASCADE); deleting them here too would delete rows that are already gone.
+        if number.rpartition(".")[0] not in removed:
             await session.delete(section)
     # Parents come before children in reading order, so each parent id is known in time.
     for position, (item, parent_number, depth) in enumerate(wanted):

@@ -27,6 +27,9 @@ LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
 DOMAIN = "messages"
 
 LANGUAGE_NAMES = {"bg": "Български", "sl": "Slovenščina", "en": "English"}
+# The formats of dates and numbers: a European municipality's English is British
+# ("10 November 2021, 23:59"), not American ("November 10, 2021, 11:59 PM").
+FORMAT_LOCALES = {"en": "en_GB"}
 
 
 def N_(message: str) -> str:
@@ -85,21 +88,25 @@ class Translator:
         text = self.translations.ngettext(singular, plural, count)
         return text % {"count": self.number(count), **values}
 
+    @property
+    def format_locale(self) -> str:
+        return FORMAT_LOCALES.get(self.locale, self.locale)
+
     def number(self, value: float) -> str:
-        return format_decimal(value, locale=self.locale)
+        return format_decimal(value, locale=self.format_locale)
 
     def date(self, moment: datetime, zone: str) -> str:
-        return format_date(moment.astimezone(ZoneInfo(zone)), "long", locale=self.locale)
+        return format_date(moment.astimezone(ZoneInfo(zone)), "long", locale=self.format_locale)
 
     def datetime(self, moment: datetime, zone: str) -> str:
         """Long date and short time in the zone, e.g. "10 November 2021, 23:59"."""
         local = moment.astimezone(ZoneInfo(zone))
-        date_text = format_date(local, "long", locale=self.locale)
-        time_text = format_time(local, "short", locale=self.locale)
-        return get_datetime_format("medium", locale=self.locale).format(time_text, date_text)
+        date_text = format_date(local, "long", locale=self.format_locale)
+        time_text = format_time(local, "short", locale=self.format_locale)
+        return get_datetime_format("medium", locale=self.format_locale).format(time_text, date_text)
 
     def zone_name(self, zone: str) -> str:
-        return get_timezone_name(ZoneInfo(zone), locale=self.locale)
+        return get_timezone_name(ZoneInfo(zone), locale=self.format_locale)
 
     @property
     def language_name(self) -> str:

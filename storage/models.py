@@ -92,6 +92,8 @@ class Consultation(Base):
     sections: Mapped[list[Section]] = relationship(
         back_populates="consultation",
         cascade="all, delete-orphan",
+        # The database's ON DELETE CASCADE removes them (and their subsections).
+        passive_deletes=True,
         order_by="Section.position",
     )
 

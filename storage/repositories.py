@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -118,13 +120,18 @@ class ResidentRepository:
         return resident
 
     async def _create(self, telegram_user_id: int) -> Resident:
-        # Two first updates of one person can race; the loser reads the winner's row.
-        try:
-            async with self.session.begin_nested():
-                resident = Resident(telegram_user_id=telegram_user_id)
-                self.session.add(resident)
-            return resident
-        except IntegrityError:
-            found = await self.by_telegram_id(telegram_user_id)
-            assert found is not None
-            return found
+        # Two first updates of one person can race: insert-or-nothing, then read.
+        # (No SAVEPOINT: on SQLite its release would commit the update's transaction.)
+        await self.session.execute(
+            _insert_for(self.session)(Resident)
+            .values(telegram_user_id=telegram_user_id)
+            .on_conflict_do_nothing(index_elements=["telegram_user_id"])
+        )
+        resident = await self.by_telegram_id(telegram_user_id)
+        assert resident is not None
+        return resident
+
+
+def _insert_for(session: AsyncSession) -> Callable[..., Any]:
+    dialect = session.get_bind().dialect.name
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert

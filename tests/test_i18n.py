@@ -135,8 +135,8 @@ def test_translations_keep_the_placeholders(
             if form:
                 assert set(PLACEHOLDER.findall(form)) == expected, (locale, key, form)
                 checked += 1
-                # Every translation can be formatted with the source's values.
-                form % dict.fromkeys(expected, 1)
+                if expected:  # formatted at run time: a stray "%" would raise there
+                    form % dict.fromkeys(expected, 1)
     assert checked >= len(_messages(template))
 
 
@@ -251,7 +251,7 @@ KAZANLAK_CLOSES = datetime(2021, 11, 10, 21, 59, 59, tzinfo=UTC)
     [
         ("bg", "ноември", "23:59", "22:59"),
         ("sl", "november", "23:59", "22:59"),
-        ("en", "November", "11:59 PM", "10:59 PM"),  # CLDR "en" is the US 12-hour clock
+        ("en", "November", "23:59", "22:59"),  # British English: the 24-hour clock
     ],
 )
 def test_datetime_is_shown_in_the_consultations_zone(
@@ -276,7 +276,7 @@ def test_date_near_midnight_is_the_local_day(catalogs: Catalogs) -> None:
     # 22:30 UTC on 10 November is already 11 November in Sofia.
     moment = datetime(2021, 11, 10, 22, 30, tzinfo=UTC)
     assert catalogs.translator("sl").date(moment, "Europe/Sofia") == "11. november 2021"
-    assert catalogs.translator("en").date(moment, "Europe/Sofia") == "November 11, 2021"
+    assert catalogs.translator("en").date(moment, "Europe/Sofia") == "11 November 2021"
     assert catalogs.translator("bg").date(moment, "Europe/Sofia").startswith("11 ноември 2021")
 
 

@@ -79,7 +79,7 @@ async def test_consultation_card_shows_deadline_in_local_time_and_language(resid
 async def test_the_closed_consultation_says_so_with_its_real_date(resident) -> None:
     chat: Chat = resident()
     await chat.send("/start kazanlak-ipd-2021-2027")
-    assert "Closed on November 10, 2021, 11:59 PM" in chat.text
+    assert "Closed on 10 November 2021, 23:59" in chat.text
 
 
 @pytest.mark.parametrize("language", ["en", "bg", "sl"])
