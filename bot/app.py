@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock, system_clock
 from bot.commands import register_commands
 from bot.config import Settings
+from bot.conversation import create_storage
+from bot.flood import MessageRateMiddleware
 from bot.i18n import Catalogs
 from bot.middlewares import DatabaseMiddleware, InFlightMiddleware, ResidentMiddleware
 from bot.telegram_client import build_bot
@@ -55,10 +57,19 @@ def build_dispatcher(
     in_flight: InFlightMiddleware | None = None,
 ) -> Dispatcher:
     """The dispatcher with everything a handler may ask for as a parameter."""
-    dispatcher = Dispatcher(settings=settings, catalogs=catalogs, clock=clock)
+    storage, isolation = create_storage(settings, session_factory)
+    dispatcher = Dispatcher(
+        storage=storage,
+        events_isolation=isolation,
+        settings=settings,
+        catalogs=catalogs,
+        clock=clock,
+    )
     dispatcher.update.outer_middleware(in_flight or InFlightMiddleware())
     dispatcher.update.outer_middleware(DatabaseMiddleware(session_factory))
     dispatcher.update.outer_middleware(ResidentMiddleware(settings, catalogs))
+    if settings.messages_per_minute:
+        dispatcher.message.outer_middleware(MessageRateMiddleware(settings.messages_per_minute))
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher

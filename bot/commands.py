@@ -10,7 +10,11 @@ from bot.i18n import N_, Catalogs, Translator
 COMMANDS = (
     ("start", N_("Main menu")),
     ("consultations", N_("Open consultations and deadlines")),
+    ("my", N_("My proposals and questions")),
     ("language", N_("Change the language")),
+    ("mydata", N_("Everything stored about me")),
+    ("forget", N_("Erase my data")),
+    ("cancel", N_("Cancel what I am writing")),
     ("help", N_("How to use this bot")),
 )
 

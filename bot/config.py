@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     section_page_chars: int = Field(default=1800, ge=300, le=3000)
+    redis_url: str | None = None
+    # Flood control per resident; 0 switches a limit off.
+    submissions_per_hour: int = Field(default=10, ge=0)
+    messages_per_minute: int = Field(default=30, ge=0)
+    duplicate_window_minutes: int = Field(default=10, ge=0)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -56,6 +61,18 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_redis_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("staff_chat_id", mode="before")

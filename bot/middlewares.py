@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -18,6 +19,11 @@ from storage.repositories import ResidentRepository
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+# The session of the update being handled, for code that is not handed it as a
+# parameter (the conversation state storage, called by aiogram).
+update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+
+
 class DatabaseMiddleware(BaseMiddleware):
     """One session per update, committed when the handler returns, rolled back on error."""
 
@@ -27,9 +33,13 @@ class DatabaseMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.session_factory() as session:
             data["session"] = session
-            result = await handler(event, data)
-            await session.commit()
-            return result
+            token = update_session.set(session)
+            try:
+                result = await handler(event, data)
+                await session.commit()
+                return result
+            finally:
+                update_session.reset(token)
 
 
 class ResidentMiddleware(BaseMiddleware):

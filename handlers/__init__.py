@@ -14,8 +14,10 @@ from handlers import (
     groups,
     language,
     membership,
+    mydata,
     plan,
     start,
+    submit,
 )
 
 
@@ -28,6 +30,8 @@ def build_router() -> Router:
         language.build(),
         consultations.build(),
         plan.build(),
+        submit.build(),
+        mydata.build(),
         groups.build(),
         fallback.build(),
     )

@@ -13,6 +13,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import LANGUAGE_NAMES, Translator
+from storage.models import SubmissionKind
 
 MAX_BUTTON_LABEL = 60
 
@@ -21,6 +22,9 @@ class MenuAction(StrEnum):
     HOME = "home"
     HELP = "help"
     LANGUAGE = "lang"
+    ASK = "ask"
+    MINE = "mine"
+    DRAFT = "draft"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -48,6 +52,46 @@ class SectionCb(CallbackData, prefix="s"):
     page: int = 0
 
 
+class SubmitCb(CallbackData, prefix="w"):
+    """Start a draft: a proposal or question about a consultation (0: the general channel)
+    and optionally one of its sections."""
+
+    kind: SubmissionKind
+    consultation_id: int = 0
+    section_id: int = 0
+
+
+class DraftAction(StrEnum):
+    AGREE = "agree"
+    DECLINE = "decline"
+    SEND = "send"
+    EDIT = "edit"
+    SIGN = "sign"
+    ANONYMOUS = "anon"
+    CANCEL = "cancel"
+
+
+class DraftCb(CallbackData, prefix="d"):
+    """A button of one draft; `key` tells an old draft's buttons from the current one's."""
+
+    action: DraftAction
+    key: str
+
+
+class MineCb(CallbackData, prefix="my"):
+    page: int = 0
+
+
+class ForgetAction(StrEnum):
+    KEEP_SUBMISSIONS = "keep"
+    DELETE_SUBMISSIONS = "delete"
+    CANCEL = "cancel"
+
+
+class ForgetCb(CallbackData, prefix="f"):
+    action: ForgetAction
+
+
 def label(text: str, limit: int = MAX_BUTTON_LABEL) -> str:
     """Button labels are one line; long titles are cut with an ellipsis."""
     text = " ".join(text.split())
@@ -58,9 +102,15 @@ def button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=label(text), callback_data=data.pack())
 
 
-def main_menu(tr: Translator) -> InlineKeyboardMarkup:
+def main_menu(tr: Translator, *, has_draft: bool = False) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    if has_draft:
+        builder.row(button(tr("📝 Continue your draft"), MenuCb(action=MenuAction.DRAFT)))
     builder.row(button(tr("📋 Consultations"), ListCb()))
+    builder.row(
+        button(tr("✍️ Ask or suggest"), MenuCb(action=MenuAction.ASK)),
+        button(tr("📂 My submissions"), MineCb()),
+    )
     builder.row(
         button(tr("🌐 Language"), MenuCb(action=MenuAction.LANGUAGE)),
         button(tr("❓ Help"), MenuCb(action=MenuAction.HELP)),
@@ -83,3 +133,14 @@ def languages(tr: Translator) -> InlineKeyboardMarkup:
         builder.row(button(f"{mark}{name}", LanguageCb(code=code)))
     builder.row(*home_row(tr))
     return builder.as_markup()
+
+
+def submit_row(
+    tr: Translator, consultation_id: int = 0, section_id: int = 0
+) -> list[InlineKeyboardButton]:
+    """The "suggest" and "ask" buttons for a consultation, a section or the channel."""
+    where = {"consultation_id": consultation_id, "section_id": section_id}
+    return [
+        button(tr("💡 Suggest"), SubmitCb(kind=SubmissionKind.PROPOSAL, **where)),
+        button(tr("❓ Ask"), SubmitCb(kind=SubmissionKind.QUESTION, **where)),
+    ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiogram import F, Router
 from aiogram.types import CallbackQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.reading import SectionPage, consultation_page, section_page
@@ -30,19 +33,26 @@ async def section_button(
     session: AsyncSession,
     tr: Translator,
     settings: Settings,
+    clock: Clock,
 ) -> None:
     page = await section_page(session, callback_data.id)
     if page is None:
         await show(query, views.gone(tr))
         return
-    await show(query, render_section(tr, page, callback_data.page, settings))
+    await show(query, render_section(tr, page, callback_data.page, settings, clock()))
 
 
 def render_section(
-    tr: Translator, page: SectionPage, page_number: int, settings: Settings
+    tr: Translator, page: SectionPage, page_number: int, settings: Settings, now: datetime
 ) -> views.Screen:
     return views.section_view(
-        tr, page.consultation, page.section, page.where, page_number, settings.section_page_chars
+        tr,
+        page.consultation,
+        page.section,
+        page.where,
+        page_number,
+        settings.section_page_chars,
+        now,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,12 +37,12 @@ async def start_with_link(
     elif isinstance(target, ConsultationPage):
         await show(message, await render_consultation(tr, target, clock(), bot))
     else:
-        await show(message, render_section(tr, target, 0, settings))
+        await show(message, render_section(tr, target, 0, settings, clock()))
 
 
-async def start(message: Message, tr: Translator) -> None:
+async def start(message: Message, tr: Translator, state: FSMContext) -> None:
     first_name = message.from_user.first_name if message.from_user else ""
-    await show(message, views.welcome(tr, first_name))
+    await show(message, views.welcome(tr, first_name, has_draft=await _has_draft(state)))
 
 
 async def help_command(message: Message, tr: Translator) -> None:
@@ -52,8 +53,12 @@ async def help_button(query: CallbackQuery, tr: Translator) -> None:
     await show(query, views.help_screen(tr))
 
 
-async def home_button(query: CallbackQuery, tr: Translator) -> None:
-    await show(query, views.menu(tr))
+async def home_button(query: CallbackQuery, tr: Translator, state: FSMContext) -> None:
+    await show(query, views.menu(tr, has_draft=await _has_draft(state)))
+
+
+async def _has_draft(state: FSMContext) -> bool:
+    return await state.get_state() is not None
 
 
 def build() -> Router:

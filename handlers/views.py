@@ -25,6 +25,7 @@ from handlers.keyboards import (
     just_home,
     languages,
     main_menu,
+    submit_row,
 )
 from storage.models import Consultation, ConsultationKind, Phase, Section
 
@@ -45,18 +46,18 @@ def html(text: str) -> str:
     return escape(text, quote=False)
 
 
-def welcome(tr: Translator, first_name: str) -> Screen:
+def welcome(tr: Translator, first_name: str, *, has_draft: bool = False) -> Screen:
     text = tr(
         "<b>Welcome, %(name)s!</b>\n\n"
         "Your municipality asks for your opinion on its plans. Here you can see which "
         "consultations are open and until when, and read each plan section by section.",
         name=html(first_name),
     )
-    return Screen(text, main_menu(tr))
+    return Screen(text, main_menu(tr, has_draft=has_draft))
 
 
-def menu(tr: Translator) -> Screen:
-    return Screen(tr("What would you like to do?"), main_menu(tr))
+def menu(tr: Translator, *, has_draft: bool = False) -> Screen:
+    return Screen(tr("What would you like to do?"), main_menu(tr, has_draft=has_draft))
 
 
 def help_screen(tr: Translator) -> Screen:
@@ -64,10 +65,15 @@ def help_screen(tr: Translator) -> Screen:
         "<b>How to use this bot</b>\n\n"
         "/start – main menu\n"
         "/consultations – open consultations and their deadlines\n"
+        "/my – your proposals and questions, with the answers\n"
         "/language – change the language\n"
+        "/mydata – everything stored about you\n"
+        "/forget – erase your data\n"
         "/help – this help\n\n"
         "Open a consultation and choose «Contents» to read the plan: strategic goals, "
-        "priorities and measures. ⬅️ and ➡️ take you through it section by section."
+        "priorities and measures. ⬅️ and ➡️ take you through it section by section. "
+        "«💡 Suggest» and «❓ Ask» send the municipality a proposal or a question about "
+        "what you are reading; «✍️ Ask or suggest» in the menu is for anything else."
     )
     return Screen(text, main_menu(tr))
 
@@ -186,6 +192,8 @@ def consultation_card(
         lines += ["", note]
 
     builder = InlineKeyboardBuilder()
+    if consultation.phase(now) is Phase.OPEN:
+        builder.row(*submit_row(tr, consultation.id))
     if top_sections:
         builder.row(button(tr("📖 Contents"), ContentsCb(consultation_id=consultation.id)))
         builder.row(button(tr("▶️ Read from the beginning"), SectionCb(id=top_sections[0].id)))
@@ -259,6 +267,7 @@ def section_view(
     where: WalkPosition,
     page: int,
     page_chars: int,
+    now: datetime,
 ) -> Screen:
     language = consultation.original_language
     title = pick(section.title, tr.locale, language)
@@ -281,9 +290,8 @@ def section_view(
     note = _translation_note(tr, *(item for item in (title, body) if item))
     if note:
         lines.append(note)
-    return Screen(
-        "\n".join(lines), _section_keyboard(tr, consultation, section, where, page, len(pages))
-    )
+    keyboard = _section_keyboard(tr, consultation, section, where, page, len(pages), now)
+    return Screen("\n".join(lines), keyboard)
 
 
 def _section_keyboard(
@@ -293,6 +301,7 @@ def _section_keyboard(
     where: WalkPosition,
     page: int,
     pages: int,
+    now: datetime,
 ) -> InlineKeyboardMarkup:
     language = consultation.original_language
     builder = InlineKeyboardBuilder()
@@ -325,6 +334,8 @@ def _section_keyboard(
         else button(tr("⬆️ Contents"), ContentsCb(consultation_id=consultation.id))
     )
     builder.row(up, button(tr("📋 Consultation"), ConsultationCb(id=consultation.id)))
+    if consultation.phase(now) is Phase.OPEN:
+        builder.row(*submit_row(tr, consultation.id, section.id))
     builder.row(*home_row(tr))
     return builder.as_markup()
 

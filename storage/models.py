@@ -11,9 +11,11 @@ from sqlalchemy import (
     Boolean,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -146,3 +148,68 @@ class Resident(Base):
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubmissionKind(enum.StrEnum):
+    PROPOSAL = "proposal"
+    QUESTION = "question"
+
+
+class SubmissionStatus(enum.StrEnum):
+    RECEIVED = "received"
+    ANSWERED = "answered"
+    ACCEPTED = "accepted"
+    PARTLY_ACCEPTED = "partly_accepted"
+    REJECTED = "rejected"
+    SPAM = "spam"
+
+
+class Submission(Base):
+    """A proposal or question a resident sent, tied to a consultation and section or
+    to the general "ask, suggest" channel (no consultation).
+
+    `section_number` keeps the section a submission was about even if a later version
+    of the consultation file drops that section.
+    """
+
+    __tablename__ = "submission"
+    __table_args__ = (Index("ix_submission_resident_created", "resident_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # One draft makes at most one submission, however often "send" arrives.
+    draft_key: Mapped[str] = mapped_column(String(40), unique=True)
+    consultation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation.id", ondelete="SET NULL"), index=True
+    )
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("section.id", ondelete="SET NULL"))
+    section_number: Mapped[str | None] = mapped_column(String(20))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    kind: Mapped[SubmissionKind] = mapped_column(_stored_by_value(SubmissionKind))
+    text: Mapped[str] = mapped_column(Text)
+    text_digest: Mapped[str] = mapped_column(String(64))
+    attachments: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    # The name shown to the public, when the resident chose to sign; None is anonymous.
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[SubmissionStatus] = mapped_column(
+        _stored_by_value(SubmissionStatus), default=SubmissionStatus.RECEIVED
+    )
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConversationState(Base):
+    """Where a conversation stands (aiogram's FSM state and data), so a half-written
+    proposal survives a restart."""
+
+    __tablename__ = "conversation_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Consultation,
     ConsultationStatus,
+    ConversationState,
     Phase,
     Resident,
     Section,
+    Submission,
     utcnow,
 )
 
@@ -135,3 +137,118 @@ class ResidentRepository:
 def _insert_for(session: AsyncSession) -> Callable[..., Any]:
     dialect = session.get_bind().dialect.name
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+class SubmissionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_draft_key(self, draft_key: str) -> Submission | None:
+        return await self.session.scalar(
+            select(Submission).where(Submission.draft_key == draft_key)
+        )
+
+    async def add_once(self, values: dict[str, Any]) -> tuple[Submission, bool]:
+        """Insert unless a submission of the same draft exists; (submission, created)."""
+        inserted = await self.session.scalar(
+            _insert_for(self.session)(Submission)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["draft_key"])
+            .returning(Submission.id)
+        )
+        submission = await self.by_draft_key(values["draft_key"])
+        assert submission is not None
+        return submission, inserted is not None
+
+    async def count_since(self, resident_id: int, since: datetime) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .where(Submission.resident_id == resident_id, Submission.created_at >= since)
+            )
+            or 0
+        )
+
+    async def oldest_since(self, resident_id: int, since: datetime) -> datetime | None:
+        return await self.session.scalar(
+            select(func.min(Submission.created_at)).where(
+                Submission.resident_id == resident_id, Submission.created_at >= since
+            )
+        )
+
+    async def same_text_since(
+        self, resident_id: int, text_digest: str, since: datetime
+    ) -> Submission | None:
+        return await self.session.scalar(
+            select(Submission)
+            .where(
+                Submission.resident_id == resident_id,
+                Submission.text_digest == text_digest,
+                Submission.created_at >= since,
+            )
+            .order_by(Submission.created_at.desc())
+            .limit(1)
+        )
+
+    async def of_resident(
+        self, resident_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> Sequence[Submission]:
+        rows = await self.session.scalars(
+            select(Submission)
+            .where(Submission.resident_id == resident_id)
+            .order_by(Submission.created_at.desc(), Submission.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def count_of_resident(self, resident_id: int) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .where(Submission.resident_id == resident_id)
+            )
+            or 0
+        )
+
+    async def unlink_resident(self, resident_id: int) -> int:
+        """Keep a resident's submissions with nothing that points to the person."""
+        result = await self.session.execute(
+            update(Submission)
+            .where(Submission.resident_id == resident_id)
+            .values(resident_id=None, author_name=None)
+        )
+        return result.rowcount or 0
+
+    async def delete_of_resident(self, resident_id: int) -> int:
+        result = await self.session.execute(
+            delete(Submission).where(Submission.resident_id == resident_id)
+        )
+        return result.rowcount or 0
+
+
+class ConversationStateRepository:
+    """Plain string keys: the FSM adapter in bot/ builds them from aiogram's keys."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> ConversationState | None:
+        # put() writes with a Core upsert, which an already loaded object would not show.
+        return await self.session.scalar(
+            select(ConversationState)
+            .where(ConversationState.key == key)
+            .execution_options(populate_existing=True)
+        )
+
+    async def put(self, key: str, **values: Any) -> None:
+        """Set some of `state` and `data`, creating the row when it is new."""
+        now = utcnow()
+        await self.session.execute(
+            _insert_for(self.session)(ConversationState)
+            .values(key=key, state=None, data={}, updated_at=now)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["key"], set_={**values, "updated_at": now})
+        )

@@ -1,11 +1,12 @@
-"""Shared fixtures: a clean environment, the Telegram stand-in, the real bot polling it."""
+"""Shared fixtures: a clean environment, the databases, the Telegram stand-in, the real bot."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,14 @@ from bot.app import Application, prepare_database
 from bot.config import Settings
 from bot.content import load_consultations, read_consultation_files
 from bot.sandbox import SentMessage, SimUser, TelegramStandIn
+from storage.database import create_engine
+from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tests.servers import PostgresServer
+
+# The real PostgreSQL and Redis servers of the test run (started on first use).
+pytest_plugins = ["tests.servers"]
 
 TOKEN = "1234567:test-token-for-the-local-stand-in"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -36,6 +45,28 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind the bot runs on: a SQLite file, or a database of
+    its own on the test run's PostgreSQL server (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+async def migrate(database_url: str) -> None:
+    """What `civicbot db upgrade` does."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -84,11 +115,15 @@ async def load_examples(settings: Settings) -> None:
 
 
 @pytest.fixture
-def bot_settings(standin: TelegramStandIn, tmp_path: Path) -> Settings:
+async def bot_settings(standin: TelegramStandIn, database_url: str) -> Settings:
+    if not database_url.startswith("sqlite"):
+        # The bot migrates SQLite itself; a server database is migrated by its
+        # administrator before the bot starts.
+        await migrate(database_url)
     return Settings(
         bot_token=TOKEN,
         bot_api_url=standin.base_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}",
+        database_url=database_url,
         default_locale="en",
     )
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -94,8 +94,8 @@ EXPECTED = {
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'content.db'}")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
     await upgrade(engine)
     try:
         yield engine
@@ -683,28 +683,37 @@ def test_demo_hints_are_not_part_of_the_digest() -> None:
 # ---------------------------------------------------------------- the CLI, end to end
 
 
-def _cli_env(database: Path) -> dict[str, str]:
+def _cli_env(database_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key.upper() not in SETTING_NAMES}
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    env["DATABASE_URL"] = database_url
     return env
 
 
-def _civicbot(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CIVICBOT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+async def _civicbot(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(CIVICBOT), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
-def test_cli_content_load_end_to_end(tmp_path: Path) -> None:
-    database = tmp_path / "x.db"
-    env = _cli_env(database)
+async def test_cli_content_load_end_to_end(tmp_path: Path, database_url: str) -> None:
+    env = _cli_env(database_url)
+    if not database_url.startswith("sqlite"):
+        # `content load` migrates SQLite itself; a server database is migrated first.
+        upgraded = await _civicbot("db", "upgrade", cwd=tmp_path, env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
 
-    first = _civicbot("content", "load", str(EXAMPLES), cwd=tmp_path, env=env)
+    first = await _civicbot("content", "load", str(EXAMPLES), cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [f"created: {slug}" for slug in sorted(EXPECTED)]
     assert "Traceback" not in first.stderr
 
-    second = _civicbot("content", "load", str(EXAMPLES), cwd=tmp_path, env=env)
+    second = await _civicbot("content", "load", str(EXAMPLES), cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines() == [f"unchanged: {slug}" for slug in sorted(EXPECTED)]
 
@@ -718,7 +727,7 @@ def test_cli_content_load_end_to_end(tmp_path: Path) -> None:
     broken["sections"][0]["colour"] = "red"
     write_yaml(batch / "pid.yaml", broken)
 
-    third = _civicbot("content", "load", str(batch), cwd=tmp_path, env=env)
+    third = await _civicbot("content", "load", str(batch), cwd=tmp_path, env=env)
     assert third.returncode == 1
     assert third.stdout == ""
     assert "Traceback" not in third.stderr
@@ -726,8 +735,15 @@ def test_cli_content_load_end_to_end(tmp_path: Path) -> None:
     assert f"{batch / 'pid.yaml'}: " in third.stderr
     assert 'section "1": colour: unknown field' in third.stderr
 
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT slug, title FROM consultation ORDER BY slug").fetchall()
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(text("SELECT slug, title FROM consultation ORDER BY slug"))
+            ).all()
+    finally:
+        await engine.dispose()
     assert [slug for slug, _ in rows] == sorted(EXPECTED)
-    titles = {slug: json.loads(title) for slug, title in rows}
+    # The column as stored: JSON text in SQLite, a json value in PostgreSQL.
+    titles = {slug: title if isinstance(title, dict) else json.loads(title) for slug, title in rows}
     assert titles[KAZANLAK]["en"] == EXPECTED[KAZANLAK]["title_en"]

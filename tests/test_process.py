@@ -2,63 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.sandbox import TelegramStandIn
 from tests.conftest import EXAMPLES, TOKEN
-
-CIVICBOT = str(Path(sys.executable).with_name("civicbot"))
+from tests.processes import civicbot, environment, finish, polling
 
 
 def _environment(standin: TelegramStandIn, tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BOT_")}
-    env.update(
-        BOT_TOKEN=TOKEN,
-        BOT_API_URL=standin.base_url,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        DEFAULT_LOCALE="bg",
-    )
-    return env
-
-
-async def _civicbot(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        CIVICBOT, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-
-
-async def _finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode is not None
-    return process.returncode, stderr.decode()
-
-
-async def _started(standin: TelegramStandIn) -> None:
-    await standin.wait_for(lambda: standin.is_long_polling, timeout=30)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    return environment(standin, database_url, DEFAULT_LOCALE="bg")
 
 
 async def test_run_answers_and_stops_cleanly_on_sigterm(
     standin: TelegramStandIn, tmp_path: Path
 ) -> None:
     env = _environment(standin, tmp_path)
-    code, errors = await _finish(await _civicbot(env, "content", "load", str(EXAMPLES)))
+    code, errors = await finish(await civicbot(env, "content", "load", str(EXAMPLES)))
     assert code == 0, errors
 
-    bot = await _civicbot(env, "run")
-    await _started(standin)
+    bot = await civicbot(env, "run")
+    await polling(standin)
     ana = standin.add_user("Ана", language_code=None)  # no language: DEFAULT_LOCALE
     standin.send_text(ana, "/start")
     await standin.wait_messages(ana, 1, timeout=10)
     assert standin.last_message(ana).text.startswith("Добре дошли, Ана!")
 
     bot.send_signal(signal.SIGTERM)
-    code, errors = await _finish(bot)
+    code, errors = await finish(bot)
     assert code == 0, errors
     assert "Traceback" not in errors
     assert TOKEN.split(":")[1] not in errors, "the token must never reach the logs"
@@ -70,21 +45,21 @@ async def test_an_update_in_hand_at_stop_is_answered_once(
     standin: TelegramStandIn, tmp_path: Path, stop: signal.Signals
 ) -> None:
     env = _environment(standin, tmp_path)
-    bot = await _civicbot(env, "run")
-    await _started(standin)
+    bot = await civicbot(env, "run")
+    await polling(standin)
     ana = standin.add_user("Ana", language_code="en")
     standin.send_text(ana, "/help")
     bot.send_signal(stop)  # at once, while the update is arriving
-    code, errors = await _finish(bot)
+    code, errors = await finish(bot)
     assert code in (0, 130), errors
     assert "Traceback" not in errors
 
     if not standin.messages(ana):  # not yet taken: the next start gets it again
-        bot = await _civicbot(env, "run")
+        bot = await civicbot(env, "run")
         await standin.wait_messages(ana, 1, timeout=15)
         await standin.wait_idle()
         bot.send_signal(signal.SIGTERM)
-        await _finish(bot)
+        await finish(bot)
     answers = standin.messages(ana)
     assert len(answers) == 1
     assert answers[0].text.startswith("How to use this bot")
@@ -93,7 +68,7 @@ async def test_an_update_in_hand_at_stop_is_answered_once(
 async def test_a_wrong_setting_stops_with_one_line(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BOT_")}
     env.update(BOT_TOKEN="not-a-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    code, errors = await _finish(await _civicbot(env, "run"))
+    code, errors = await finish(await civicbot(env, "run"))
     assert code == 2
     assert errors.strip().splitlines() == [
         "civicbot: setting BOT_TOKEN: does not look like a bot token from @BotFather "

@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, func, inspect, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SAWarning, StatementError
+from sqlalchemy.exc import IntegrityError, SAWarning, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.content import load_consultations, read_consultation_files
@@ -36,8 +36,8 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'storage.db'}")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
     await upgrade(engine)
     try:
         yield engine
@@ -53,8 +53,8 @@ def factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 # ---------------------------------------------------------------- migrations
 
 
-async def test_migrating_an_empty_database_to_head_creates_the_tables(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+async def test_migrating_an_empty_database_to_head_creates_the_tables(database_url: str) -> None:
+    engine = create_engine(database_url)
     try:
         assert await current_revision(engine) is None
         await upgrade(engine)
@@ -101,9 +101,15 @@ async def test_the_comparison_does_notice_a_difference(engine: AsyncEngine) -> N
     assert [diff[0] for diff in differences] == ["add_table"]
 
 
-async def test_foreign_keys_are_enforced_on_sqlite(factory: async_sessionmaker[AsyncSession]):
+async def test_foreign_keys_are_enforced(factory: async_sessionmaker[AsyncSession]) -> None:
+    # SQLite ignores them unless told (PRAGMA foreign_keys); PostgreSQL always checks.
     async with factory() as session:
-        assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        session.add(
+            Section(consultation_id=10_000, number="1", position=0, depth=0, title={"bg": "1"})
+        )
+        with pytest.raises(IntegrityError):
+            await session.flush()
+        await session.rollback()
 
 
 # ---------------------------------------------------------------- consultations

@@ -1,0 +1,388 @@
+"""Screens of the proposal/question journey and of a resident's own data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.i18n import Translator
+from bot.plan import pick
+from bot.submissions import MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Erased, Target
+from handlers.keyboards import (
+    DraftAction,
+    DraftCb,
+    ForgetAction,
+    ForgetCb,
+    MineCb,
+    button,
+    home_row,
+    main_menu,
+    submit_row,
+)
+from handlers.views import Screen, html
+from storage.models import Consultation, Phase, Submission, SubmissionKind, SubmissionStatus
+
+MINE_PAGE_SIZE = 5
+
+
+def choose_kind(tr: Translator) -> Screen:
+    text = tr(
+        "<b>Ask or suggest</b>\n\n"
+        "💡 A proposal: an idea or a change you would like the municipality to make.\n"
+        "❓ A question: send it and we will find the answer.\n\n"
+        "What would you like to send?"
+    )
+    builder = InlineKeyboardBuilder()
+    builder.row(*submit_row(tr))
+    builder.row(*home_row(tr))
+    return Screen(text, builder.as_markup())
+
+
+def privacy_notice(tr: Translator, draft: Draft) -> Screen:
+    text = tr(
+        "🔒 <b>Before you write: your data</b>\n\n"
+        "<b>What is stored:</b> your Telegram user id, your language, and what you send "
+        "(text, photos, documents, location), with your Telegram name only if you choose to "
+        "sign.\n"
+        "<b>Who sees it:</b> the municipal staff who handle the consultation. In the report "
+        "the municipality publishes, your submission appears without your name unless you "
+        "signed it.\n"
+        "<b>How long:</b> as long as the municipality must keep the records of the "
+        "consultation.\n"
+        "<b>Your rights:</b> /mydata shows everything stored about you; /forget erases it.\n\n"
+        "Do you agree?"
+    )
+    builder = InlineKeyboardBuilder()
+    builder.row(
+        button(tr("✅ I agree"), DraftCb(action=DraftAction.AGREE, key=draft.key)),
+        button(tr("✖️ No, thanks"), DraftCb(action=DraftAction.DECLINE, key=draft.key)),
+    )
+    return Screen(text, builder.as_markup())
+
+
+def declined(tr: Translator) -> Screen:
+    text = tr("No problem: nothing was stored. You can keep reading the consultations.")
+    return Screen(text, main_menu(tr))
+
+
+def _subject(tr: Translator, target: Target) -> str:
+    if target.consultation is None:
+        return tr("the municipality")
+    language = target.consultation.original_language
+    title = pick(target.consultation.title, tr.locale, language).text
+    if target.section is None:
+        return f"«{html(title)}»"
+    section_title = pick(target.section.title, tr.locale, language).text
+    return f"«{html(title)}» › {html(target.section.number)}. {html(section_title)}"
+
+
+def _kind_label(tr: Translator, kind: str) -> str:
+    return tr("proposal") if kind == SubmissionKind.PROPOSAL else tr("question")
+
+
+def write_prompt(tr: Translator, draft: Draft, target: Target) -> Screen:
+    if draft.kind == SubmissionKind.PROPOSAL:
+        intro = tr("💡 <b>Your proposal</b> to %(subject)s", subject=_subject(tr, target))
+    else:
+        intro = tr("❓ <b>Your question</b> to %(subject)s", subject=_subject(tr, target))
+    text = tr(
+        "Write it in one message, from %(min)s to %(max)s characters. After that you can add "
+        "photos, a document or a location, and check everything before it is sent.",
+        min=tr.number(MIN_TEXT),
+        max=tr.number(MAX_TEXT),
+    )
+    if draft.text:
+        text += "\n\n" + tr("Your new text will replace the one you wrote before.")
+    builder = InlineKeyboardBuilder()
+    builder.row(button(tr("✖️ Cancel"), DraftCb(action=DraftAction.CANCEL, key=draft.key)))
+    return Screen(f"{intro}\n\n{text}", builder.as_markup())
+
+
+def text_too_short(tr: Translator, length: int) -> str:
+    return tr.plural(
+        "This is %(count)s character; please write at least %(min)s so that the staff "
+        "understand what you mean.",
+        "This is %(count)s characters; please write at least %(min)s so that the staff "
+        "understand what you mean.",
+        length,
+        min=tr.number(MIN_TEXT),
+    )
+
+
+def text_too_long(tr: Translator, length: int) -> str:
+    return tr(
+        "This is %(length)s characters; at most %(max)s fit in one submission. Please shorten "
+        "it, or send the rest as a second proposal.",
+        length=tr.number(length),
+        max=tr.number(MAX_TEXT),
+    )
+
+
+def _attachment_summary(tr: Translator, draft: Draft) -> str | None:
+    parts = []
+    if photos := draft.count("photo"):
+        parts.append(tr.plural("%(count)s photo", "%(count)s photos", photos))
+    if documents := draft.count("document"):
+        parts.append(tr.plural("%(count)s document", "%(count)s documents", documents))
+    if draft.count("location"):
+        parts.append(tr("a location"))
+    return ", ".join(parts) if parts else None
+
+
+def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> Screen:
+    heading = (
+        tr("📝 <b>Your proposal: check it before sending</b>")
+        if draft.kind == SubmissionKind.PROPOSAL
+        else tr("📝 <b>Your question: check it before sending</b>")
+    )
+    lines = [heading, tr("To: %(subject)s", subject=_subject(tr, target)), "", html(draft.text), ""]
+    attached = _attachment_summary(tr, draft)
+    if attached:
+        lines.append(tr("📎 Attached: %(list)s", list=attached))
+    if draft.signed:
+        lines.append(tr("👤 Signed as %(name)s", name=html(author_name)))
+    else:
+        lines.append(tr("🙈 Anonymous to the public (the staff see who wrote)"))
+    lines += ["", tr("You can still add photos, a document or a location: just send them.")]
+
+    key = draft.key
+    builder = InlineKeyboardBuilder()
+    builder.row(button(tr("✅ Send"), DraftCb(action=DraftAction.SEND, key=key)))
+    builder.row(
+        button(tr("✏️ Edit the text"), DraftCb(action=DraftAction.EDIT, key=key)),
+        button(tr("🙈 Stay anonymous"), DraftCb(action=DraftAction.ANONYMOUS, key=key))
+        if draft.signed
+        else button(tr("👤 Sign with my name"), DraftCb(action=DraftAction.SIGN, key=key)),
+    )
+    builder.row(button(tr("✖️ Cancel"), DraftCb(action=DraftAction.CANCEL, key=key)))
+    return Screen("\n".join(lines), builder.as_markup())
+
+
+def attached(tr: Translator, draft: Draft) -> str:
+    return tr("📎 Added. Attached so far: %(list)s.", list=_attachment_summary(tr, draft) or "")
+
+
+def attachment_refused(tr: Translator, kind: str) -> str:
+    if kind == "photo":
+        return tr("A submission can have at most %(max)s photos.", max=MAX_PHOTOS)
+    if kind == "document":
+        return tr("A submission can have one document; this one was not added.")
+    return tr("A submission can have one location; this one was not added.")
+
+
+def unusable_in_draft(tr: Translator) -> str:
+    return tr(
+        "I can attach photos, a document or a location to your submission; this I cannot use."
+    )
+
+
+def text_while_reviewing(tr: Translator) -> str:
+    return tr("To change the text, press «✏️ Edit the text». Here is your draft again:")
+
+
+def receipt(tr: Translator, submission: Submission, target: Target, now: datetime) -> Screen:
+    kind = submission.kind
+    first = (
+        tr(
+            "✅ <b>Received.</b> Your proposal has the number <b>%(number)s</b>.",
+            number=submission.public_number,
+        )
+        if kind is SubmissionKind.PROPOSAL
+        else tr(
+            "✅ <b>Received.</b> Your question has the number <b>%(number)s</b>.",
+            number=submission.public_number,
+        )
+    )
+    lines = [first, ""]
+    consultation = target.consultation
+    if consultation is None:
+        lines.append(
+            tr(
+                "The municipality's staff read every message. We will find the answer and "
+                "write to you here, in this chat."
+            )
+        )
+    else:
+        organizer = pick(consultation.organizer, tr.locale, consultation.original_language).text
+        lines.append(
+            tr(
+                "The staff of %(organizer)s read every proposal and question. Their answer "
+                "and decision will come to you here, in this chat.",
+                organizer=html(organizer),
+            )
+        )
+        if consultation.closes_at is not None:
+            lines.append(
+                tr(
+                    "The consultation closes on %(when)s; after that the municipality publishes "
+                    "a report on all proposals received.",
+                    when=tr.datetime(consultation.closes_at, consultation.timezone),
+                )
+            )
+    lines += ["", tr("/my shows all your submissions and their status.")]
+    builder = InlineKeyboardBuilder()
+    builder.row(button(tr("📂 My submissions"), MineCb()), *home_row(tr))
+    return Screen("\n".join(lines), builder.as_markup())
+
+
+def duplicate(tr: Translator, submission: Submission) -> Screen:
+    text = tr(
+        "You sent the same text a few minutes ago; it was received as number %(number)s, "
+        "so there is no need to send it again.",
+        number=submission.public_number,
+    )
+    return Screen(text, main_menu(tr))
+
+
+def too_many(tr: Translator, retry_at: datetime, zone: str) -> str:
+    return tr(
+        "You have sent many submissions in the last hour. Please send this one after "
+        "%(when)s; your draft is kept until then.",
+        when=tr.datetime(retry_at, zone),
+    )
+
+
+def cancelled(tr: Translator) -> Screen:
+    return Screen(tr("Cancelled. Nothing was sent."), main_menu(tr))
+
+
+def draft_gone(tr: Translator) -> Screen:
+    return Screen(tr("This draft was already sent or cancelled. Here is the menu."), main_menu(tr))
+
+
+def nothing_to_cancel(tr: Translator) -> Screen:
+    return Screen(tr("There is nothing to cancel."), main_menu(tr))
+
+
+def not_accepting(tr: Translator, consultation: Consultation, phase: Phase) -> Screen:
+    zone = consultation.timezone
+    if phase is Phase.UPCOMING:
+        text = tr(
+            "This consultation opens on %(when)s. From then on you can send proposals and "
+            "questions; until then you can read it.",
+            when=tr.datetime(consultation.opens_at, zone),
+        )
+    else:
+        assert consultation.closes_at is not None
+        text = tr(
+            "This consultation closed on %(when)s, so it no longer takes proposals. You can "
+            "still read it, and «✍️ Ask or suggest» in the menu is always open.",
+            when=tr.datetime(consultation.closes_at, zone),
+        )
+    return Screen(text, main_menu(tr))
+
+
+# --- the resident's own submissions and data ----------------------------------------
+
+
+def _status(tr: Translator, status: SubmissionStatus) -> str:
+    return {
+        SubmissionStatus.RECEIVED: tr("received, waiting for an answer"),
+        SubmissionStatus.ANSWERED: tr("answered"),
+        SubmissionStatus.ACCEPTED: tr("accepted"),
+        SubmissionStatus.PARTLY_ACCEPTED: tr("partly accepted"),
+        SubmissionStatus.REJECTED: tr("not accepted"),
+        SubmissionStatus.SPAM: tr("not considered"),
+    }[status]
+
+
+def mine(
+    tr: Translator,
+    submissions: Sequence[Submission],
+    titles: dict[int, str],
+    page: int,
+    total: int,
+) -> Screen:
+    if total == 0:
+        return Screen(
+            tr("You have not sent any proposals or questions yet."),
+            main_menu(tr),
+        )
+    pages = -(-total // MINE_PAGE_SIZE)
+    lines = [tr("<b>Your proposals and questions</b>")]
+    for item in submissions:
+        when = tr.date(item.created_at, "UTC")
+        about = titles.get(item.consultation_id or 0) or tr("the municipality")
+        if item.section_number:
+            about += f" › {item.section_number}"
+        excerpt = item.text if len(item.text) <= 200 else item.text[:199] + "…"
+        lines += [
+            "",
+            f"<b>№ {html(item.public_number or '')}</b> · {_kind_label(tr, item.kind)} · {when}",
+            tr("To: %(subject)s", subject=html(about)),
+            tr("Status: %(status)s", status=_status(tr, item.status)),
+            f"<i>{html(excerpt)}</i>",
+        ]
+        if item.decision_reason:
+            lines.append(tr("Reason: %(reason)s", reason=html(item.decision_reason)))
+        if item.answer:
+            lines.append(tr("💬 Answer: %(answer)s", answer=html(item.answer)))
+    builder = InlineKeyboardBuilder()
+    if pages > 1:
+        lines += ["", tr("Page %(page)s of %(pages)s", page=page + 1, pages=pages)]
+        turn = []
+        if page > 0:
+            turn.append(button(tr("◀️ Previous page"), MineCb(page=page - 1)))
+        if page + 1 < pages:
+            turn.append(button(tr("Next page ▶️"), MineCb(page=page + 1)))
+        builder.row(*turn)
+    builder.row(*home_row(tr))
+    return Screen("\n".join(lines), builder.as_markup())
+
+
+def my_data_caption(tr: Translator) -> str:
+    return tr("Everything stored about you, as a JSON file. /forget erases it.")
+
+
+def forget_question(tr: Translator, submissions: int) -> Screen:
+    text = tr(
+        "<b>Erase your data?</b>\n\n"
+        "This erases your profile here (language, agreement to the privacy notice), any "
+        "unfinished draft, and your link to what you sent. Choose what happens to your "
+        "submissions:"
+    )
+    text += "\n\n" + tr.plural(
+        "You have sent %(count)s submission.", "You have sent %(count)s submissions.", submissions
+    )
+    builder = InlineKeyboardBuilder()
+    builder.row(
+        button(
+            tr("🗑 Erase me, keep my submissions anonymously"),
+            ForgetCb(action=ForgetAction.KEEP_SUBMISSIONS),
+        )
+    )
+    builder.row(
+        button(
+            tr("🗑 Erase me and my submissions"),
+            ForgetCb(action=ForgetAction.DELETE_SUBMISSIONS),
+        )
+    )
+    builder.row(button(tr("✖️ Cancel"), ForgetCb(action=ForgetAction.CANCEL)))
+    return Screen(text, builder.as_markup())
+
+
+def forgotten(tr: Translator, erased: Erased) -> Screen:
+    if erased.kept_anonymously:
+        what = tr.plural(
+            "%(count)s submission stays, with no link to you.",
+            "%(count)s submissions stay, with no link to you.",
+            erased.submissions,
+        )
+    else:
+        what = tr.plural(
+            "%(count)s submission was deleted.",
+            "%(count)s submissions were deleted.",
+            erased.submissions,
+        )
+    text = tr(
+        "Done. Your profile, your agreement to the privacy notice and any draft were erased.",
+    )
+    builder = InlineKeyboardBuilder()
+    builder.row(*home_row(tr))
+    return Screen(f"{text}\n{what}", builder.as_markup())
+
+
+def kept(tr: Translator) -> Screen:
+    return Screen(tr("Nothing was erased."), main_menu(tr))

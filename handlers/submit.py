@@ -1,0 +1,317 @@
+"""Proposals and questions: from a consultation, a section or the general channel,
+through the privacy notice, the text, attachments and a preview, to the receipt."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.submissions import (
+    PRIVACY_NOTICE_VERSION,
+    AlreadySent,
+    Draft,
+    Duplicate,
+    Sent,
+    Target,
+    TooMany,
+    find_target,
+    not_accepting,
+    send,
+    target_of,
+    text_problem,
+)
+from handlers import submission_views as screens
+from handlers import views
+from handlers.keyboards import DraftAction, DraftCb, MenuAction, MenuCb, SubmitCb
+from handlers.respond import show
+from storage.models import Resident
+from storage.repositories import SubmissionRepository
+
+ATTACHABLE = {"photo", "document", "location"}
+
+
+class Drafting(StatesGroup):
+    consent = State()
+    writing = State()
+    reviewing = State()
+
+
+async def choose_kind(query: CallbackQuery, tr: Translator) -> None:
+    await show(query, screens.choose_kind(tr))
+
+
+async def begin(
+    query: CallbackQuery,
+    callback_data: SubmitCb,
+    state: FSMContext,
+    session: AsyncSession,
+    resident: Resident,
+    tr: Translator,
+    clock: Clock,
+) -> None:
+    draft = Draft(
+        kind=callback_data.kind.value,
+        consultation_id=callback_data.consultation_id or None,
+        section_id=callback_data.section_id or None,
+    )
+    target = await find_target(session, draft)
+    if target is None:
+        await show(query, views.gone(tr))
+        return
+    phase = not_accepting(target, clock())
+    if phase is not None:
+        assert target.consultation is not None
+        await show(query, screens.not_accepting(tr, target.consultation, phase))
+        return
+    await state.set_data(draft.to_state())
+    if resident.consent_version != PRIVACY_NOTICE_VERSION:
+        await state.set_state(Drafting.consent)
+        await show(query, screens.privacy_notice(tr, draft))
+        return
+    await state.set_state(Drafting.writing)
+    await show(query, screens.write_prompt(tr, draft, target))
+
+
+async def resume(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, tr: Translator
+) -> None:
+    """ "Continue your draft" from the menu: the screen the draft was at."""
+    draft = Draft.from_state(await state.get_data())
+    target = await find_target(session, draft) if draft else None
+    if draft is None or target is None:
+        await state.clear()
+        await show(query, screens.draft_gone(tr))
+        return
+    current = await state.get_state()
+    if current == Drafting.consent.state:
+        await show(query, screens.privacy_notice(tr, draft))
+    elif current == Drafting.reviewing.state:
+        await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
+    else:
+        await show(query, screens.write_prompt(tr, draft, target))
+
+
+async def on_draft_button(
+    query: CallbackQuery,
+    callback_data: DraftCb,
+    state: FSMContext,
+    session: AsyncSession,
+    resident: Resident,
+    tr: Translator,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    earlier = await SubmissionRepository(session).by_draft_key(callback_data.key)
+    if earlier is not None:  # sent already: a second tap, or the update came twice
+        target = await target_of(session, earlier)
+        await show(query, screens.receipt(tr, earlier, target, clock()))
+        return
+    draft = Draft.from_state(await state.get_data())
+    if draft is None or draft.key != callback_data.key:
+        await show(query, screens.draft_gone(tr))
+        return
+    target = await find_target(session, draft)
+    if target is None:
+        await state.clear()
+        await show(query, views.gone(tr))
+        return
+    action = callback_data.action
+    if action in (DraftAction.CANCEL, DraftAction.DECLINE):
+        await state.clear()
+        cancelled = screens.declined(tr) if action is DraftAction.DECLINE else screens.cancelled(tr)
+        await show(query, cancelled)
+    elif action is DraftAction.AGREE:
+        resident.consent_at = clock()
+        resident.consent_version = PRIVACY_NOTICE_VERSION
+        await state.set_state(Drafting.writing)
+        await show(query, screens.write_prompt(tr, draft, target))
+    elif action is DraftAction.EDIT:
+        await state.set_state(Drafting.writing)
+        await show(query, screens.write_prompt(tr, draft, target))
+    elif action in (DraftAction.SIGN, DraftAction.ANONYMOUS):
+        draft.signed = action is DraftAction.SIGN
+        await state.set_data(draft.to_state())
+        await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
+    elif action is DraftAction.SEND:
+        await _send(query, draft, target, state, session, resident, tr, clock, settings)
+
+
+async def _send(
+    query: CallbackQuery,
+    draft: Draft,
+    target: Target,
+    state: FSMContext,
+    session: AsyncSession,
+    resident: Resident,
+    tr: Translator,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    now = clock()
+    phase = not_accepting(target, now)
+    if phase is not None:  # it closed while the resident was writing
+        assert target.consultation is not None
+        await state.clear()
+        await show(query, screens.not_accepting(tr, target.consultation, phase))
+        return
+    outcome = await send(
+        session,
+        resident,
+        draft,
+        target,
+        author_name=query.from_user.full_name,
+        language=tr.locale,
+        now=now,
+        settings=settings,
+    )
+    if isinstance(outcome, TooMany):
+        zone = target.consultation.timezone if target.consultation else "UTC"
+        preview = screens.preview(tr, draft, target, query.from_user.full_name)
+        await show(query, preview.after(screens.too_many(tr, outcome.retry_at, zone)))
+        return
+    # "Received" is said only once the submission is safely in the database.
+    await session.commit()
+    await state.clear()
+    if isinstance(outcome, Duplicate):
+        await show(query, screens.duplicate(tr, outcome.submission))
+    elif isinstance(outcome, Sent | AlreadySent):
+        await show(query, screens.receipt(tr, outcome.submission, target, now))
+
+
+async def write_text(
+    message: Message, state: FSMContext, session: AsyncSession, tr: Translator
+) -> None:
+    draft = Draft.from_state(await state.get_data())
+    target = await find_target(session, draft) if draft else None
+    if draft is None or target is None:
+        await state.clear()
+        await show(message, screens.draft_gone(tr))
+        return
+    text = message.text or ""
+    problem = text_problem(text)
+    if problem is not None:
+        kind, length = problem
+        note = (
+            screens.text_too_short(tr, length)
+            if kind == "short"
+            else screens.text_too_long(tr, length)
+        )
+        await message.answer(note)
+        return
+    draft.text = text.strip()
+    await state.set_data(draft.to_state())
+    await state.set_state(Drafting.reviewing)
+    await show(message, screens.preview(tr, draft, target, _name(message)))
+
+
+async def text_while_reviewing(
+    message: Message, state: FSMContext, session: AsyncSession, tr: Translator
+) -> None:
+    draft = Draft.from_state(await state.get_data())
+    target = await find_target(session, draft) if draft else None
+    if draft is None or target is None:
+        await state.clear()
+        await show(message, screens.draft_gone(tr))
+        return
+    preview = screens.preview(tr, draft, target, _name(message))
+    await show(message, preview.after(screens.text_while_reviewing(tr)))
+
+
+async def attach(
+    message: Message, state: FSMContext, session: AsyncSession, tr: Translator
+) -> None:
+    draft = Draft.from_state(await state.get_data())
+    target = await find_target(session, draft) if draft else None
+    if draft is None or target is None:
+        await state.clear()
+        await show(message, screens.draft_gone(tr))
+        return
+    attachment = _attachment_of(message)
+    if not draft.room_for(attachment["type"]):
+        await message.answer(screens.attachment_refused(tr, attachment["type"]))
+        return
+    draft.attachments.append(attachment)
+    caption = (message.caption or "").strip()
+    if caption and not draft.text and text_problem(caption) is None:
+        draft.text = caption
+    await state.set_data(draft.to_state())
+    if not draft.text:
+        await message.answer(screens.attached(tr, draft) + "\n" + tr("Now write your text."))
+        return
+    await state.set_state(Drafting.reviewing)
+    await show(
+        message,
+        screens.preview(tr, draft, target, _name(message)).after(screens.attached(tr, draft)),
+    )
+
+
+async def unusable(message: Message, tr: Translator) -> None:
+    await message.answer(screens.unusable_in_draft(tr))
+
+
+async def cancel_command(message: Message, state: FSMContext, tr: Translator) -> None:
+    if await state.get_state() is None:
+        await show(message, screens.nothing_to_cancel(tr))
+        return
+    await state.clear()
+    await show(message, screens.cancelled(tr))
+
+
+def _attachment_of(message: Message) -> dict[str, object]:
+    if message.photo:
+        largest = message.photo[-1]
+        return {
+            "type": "photo",
+            "file_id": largest.file_id,
+            "file_unique_id": largest.file_unique_id,
+        }
+    if message.document:
+        document = message.document
+        return {
+            "type": "document",
+            "file_id": document.file_id,
+            "file_unique_id": document.file_unique_id,
+            "file_name": document.file_name,
+            "mime_type": document.mime_type,
+            "file_size": document.file_size,
+        }
+    assert message.location is not None
+    return {
+        "type": "location",
+        "latitude": message.location.latitude,
+        "longitude": message.location.longitude,
+    }
+
+
+def _name(message: Message) -> str:
+    return message.from_user.full_name if message.from_user else ""
+
+
+def _has_attachment(message: Message) -> bool:
+    return bool(message.photo or message.document or message.location)
+
+
+def build() -> Router:
+    router = Router(name="submit")
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+    drafting = StateFilter(Drafting.writing, Drafting.reviewing)
+    router.callback_query.register(choose_kind, MenuCb.filter(F.action == MenuAction.ASK))
+    router.callback_query.register(resume, MenuCb.filter(F.action == MenuAction.DRAFT))
+    router.callback_query.register(begin, SubmitCb.filter())
+    router.callback_query.register(on_draft_button, DraftCb.filter())
+    router.message.register(cancel_command, Command("cancel"))
+    router.message.register(write_text, Drafting.writing, F.text, ~F.text.startswith("/"))
+    router.message.register(
+        text_while_reviewing, Drafting.reviewing, F.text, ~F.text.startswith("/")
+    )
+    router.message.register(attach, drafting, F.func(_has_attachment))
+    router.message.register(unusable, drafting, ~F.text)
+    return router
