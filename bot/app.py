@@ -7,7 +7,7 @@ import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from aiogram import Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -18,8 +18,10 @@ from bot.conversation import create_storage
 from bot.flood import MessageRateMiddleware
 from bot.i18n import Catalogs
 from bot.middlewares import DatabaseMiddleware, InFlightMiddleware, ResidentMiddleware
+from bot.notify.notifier import Notifier, sync_all
 from bot.telegram_client import build_bot
 from handlers import build_router
+from handlers.staff import post_missing_cards
 from storage.database import create_engine, create_session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 
@@ -64,6 +66,7 @@ def build_dispatcher(
         settings=settings,
         catalogs=catalogs,
         clock=clock,
+        session_factory=session_factory,
     )
     dispatcher.update.outer_middleware(in_flight or InFlightMiddleware())
     dispatcher.update.outer_middleware(DatabaseMiddleware(session_factory))
@@ -96,12 +99,22 @@ class Application:
         )
         self.polling = asyncio.Event()
         self.dispatcher.startup.register(self._polling_began)
+        self.dispatcher.startup.register(self._post_missing_cards)
+        self.dispatcher.startup.register(self._start_notifier)
+        self.dispatcher.shutdown.register(self._stop_notifier)
         self.dispatcher.shutdown.register(self._let_updates_finish)
 
     async def run(self, *, handle_signals: bool = True) -> None:
         bot = build_bot(self.settings)
+        sender_bot = build_bot(self.settings, wait_on_429=False)
+        self.notifier = Notifier(
+            sender_bot, self.session_factory, self.catalogs, self.settings, self.clock
+        )
+        self.dispatcher["notifier"] = self.notifier
         try:
             await prepare_database(self.engine)
+            async with self.session_factory.begin() as session:
+                await sync_all(session, self.settings)
             await register_commands(bot, self.catalogs, self.settings.default_locale)
             await self.dispatcher.start_polling(
                 bot,
@@ -110,6 +123,7 @@ class Application:
             )
         finally:
             await bot.session.close()
+            await sender_bot.session.close()
             await self.engine.dispose()
 
     async def stop(self) -> None:
@@ -124,6 +138,17 @@ class Application:
 
     async def _polling_began(self) -> None:
         self.polling.set()
+
+    async def _start_notifier(self) -> None:
+        await self.notifier.start()
+
+    async def _stop_notifier(self) -> None:
+        await self.notifier.stop()
+
+    async def _post_missing_cards(self, bot: Bot) -> None:
+        posted = await post_missing_cards(bot, self.session_factory, self.settings, self.catalogs)
+        if posted:
+            log.info("posted %s staff cards that were waiting", posted)
 
     async def _let_updates_finish(self) -> None:
         if not await self.in_flight.drain(DRAIN_SECONDS):

@@ -5,6 +5,8 @@ civicbot run             long-poll Telegram
 civicbot demo            the bot, a Telegram stand-in and a terminal chat, all local
 civicbot db upgrade      apply database migrations
 civicbot content load    validate and load consultation files
+civicbot export          a consultation's submissions as CSV, XLSX or JSON
+civicbot report          a consultation's report (справка) as DOCX or XLSX
 """
 
 from __future__ import annotations
@@ -72,6 +74,27 @@ def _parser() -> argparse.ArgumentParser:
     content_commands = content.add_subparsers(dest="content_command", required=True)
     load = content_commands.add_parser("load", help="validate and load consultation files")
     load.add_argument("paths", nargs="+", type=Path, help="YAML files or folders of them")
+    export = commands.add_parser("export", help="export a consultation's submissions")
+    export.add_argument(
+        "--consultation",
+        required=True,
+        metavar="SLUG",
+        help="the consultation's slug, or `general` for the general channel",
+    )
+    export.add_argument("--format", required=True, choices=("csv", "xlsx", "json"))
+    export.add_argument("--output", required=True, type=Path, metavar="FILE")
+    export.add_argument(
+        "--language",
+        choices=SUPPORTED_LOCALES,
+        default=None,
+        help="of the header, labels and section titles (default: DEFAULT_LOCALE)",
+    )
+    report = commands.add_parser(
+        "report", help="the report on a consultation's proposals, in its original language"
+    )
+    report.add_argument("--consultation", required=True, metavar="SLUG")
+    report.add_argument("--format", required=True, choices=("docx", "xlsx"))
+    report.add_argument("--output", required=True, type=Path, metavar="FILE")
     return parser
 
 
@@ -85,6 +108,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_demo(settings, language=getattr(args, "language", None))
     if command == "db":
         return await _db_upgrade(settings)
+    if command == "export":
+        from bot.export.cli import run_export
+
+        return await run_export(
+            settings, args.consultation, args.format, args.output, args.language
+        )
+    if command == "report":
+        from bot.export.cli import run_report
+
+        return await run_report(settings, args.consultation, args.format, args.output)
     return await _load_content(settings, args.paths)
 
 

@@ -11,6 +11,7 @@ COMMANDS = (
     ("start", N_("Main menu")),
     ("consultations", N_("Open consultations and deadlines")),
     ("my", N_("My proposals and questions")),
+    ("notifications", N_("Follow consultations, reminders")),
     ("language", N_("Change the language")),
     ("mydata", N_("Everything stored about me")),
     ("forget", N_("Erase my data")),

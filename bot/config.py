@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     submissions_per_hour: int = Field(default=10, ge=0)
     messages_per_minute: int = Field(default=30, ge=0)
     duplicate_window_minutes: int = Field(default=10, ge=0)
+    # Notices: reminders this many days before a consultation's closing day, at this hour
+    # of the consultation's local time; the sender's rate over all chats (0: no limit).
+    reminder_days: Annotated[tuple[int, ...], NoDecode] = (7, 1)
+    reminder_hour: int = Field(default=10, ge=0, le=23)
+    broadcast_per_second: float = Field(default=30.0, ge=0)
+    notifier_poll_seconds: float = Field(default=30.0, gt=0)
+    notifier_lease_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -79,6 +86,19 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_chat_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _comma_separated_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                days = tuple(int(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be whole numbers of days separated by commas") from None
+            if any(day < 1 or day > 60 for day in days):
+                raise ValueError("each number of days must be between 1 and 60")
+            return days
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -31,6 +31,8 @@ from bot.config import Locale
 from storage.models import Consultation, ConsultationKind, ConsultationStatus, Section
 from storage.repositories import ConsultationRepository
 
+# Exports and statistics call the general "ask, suggest" channel by this name.
+GENERAL_CHANNEL_SLUG = "general"
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SECTION_NUMBER_PATTERN = r"^[1-9][0-9]{0,2}(?:\.[1-9][0-9]{0,2}){0,3}$"
 
@@ -116,6 +118,13 @@ class ConsultationFile(_Strict):
     contact: Texts | None = None
     sections: list[SectionFile] = Field(default_factory=list)
     demo: DemoHints | None = None
+
+    @field_validator("slug")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == GENERAL_CHANNEL_SLUG:
+            raise ValueError(f"{value!r} is reserved for the general ask-suggest channel")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -54,6 +54,12 @@ class Catalogs:
     def translator(self, locale: str) -> Translator:
         return Translator(locale, self._translations[locale])
 
+    def for_person(
+        self, chosen: str | None, telegram_language: str | None, default: str
+    ) -> Translator:
+        """A person's own choice, else their Telegram app's language, else the default."""
+        return self.translator(chosen or negotiate(telegram_language, default, self.locales))
+
     @property
     def locales(self) -> tuple[str, ...]:
         return tuple(self._translations)

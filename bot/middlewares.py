@@ -13,7 +13,7 @@ from aiogram.types import Chat, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.i18n import Catalogs, negotiate
+from bot.i18n import Catalogs
 from storage.repositories import ResidentRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -56,15 +56,14 @@ class ResidentMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        locale = negotiate(
-            user.language_code if user else None, self.default_locale, self.catalogs.locales
-        )
+        telegram_language = user.language_code if user else None
+        chosen = None
         if user is not None and not user.is_bot and (chat is None or chat.type == ChatType.PRIVATE):
             residents = ResidentRepository(data["session"])
-            resident = await residents.seen(user.id, chat.id if chat else None, user.language_code)
-            locale = resident.language or locale
+            resident = await residents.seen(user.id, chat.id if chat else None, telegram_language)
+            chosen = resident.language
             data["resident"] = resident
-        data["tr"] = self.catalogs.translator(locale)
+        data["tr"] = self.catalogs.for_person(chosen, telegram_language, self.default_locale)
         return await handler(event, data)
 
 

@@ -54,11 +54,14 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         raise AssertionError("unreachable")
 
 
-def build_bot(settings: Settings) -> Bot:
+def build_bot(settings: Settings, *, wait_on_429: bool = True) -> Bot:
+    """The bot's client; `wait_on_429=False` for the broadcast sender, which pauses all
+    its sending on a 429 rather than one request."""
     if settings.token is None:
         raise ValueError("BOT_TOKEN is needed to talk to Telegram")
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
-    session.middleware(RetryAfterMiddleware())
+    if wait_on_429:
+        session.middleware(RetryAfterMiddleware())
     # link_preview (not link_preview_is_disabled, which fills a deprecated parameter).
     defaults = DefaultBotProperties(
         parse_mode=ParseMode.HTML, link_preview=LinkPreviewOptions(is_disabled=True)

@@ -1,6 +1,9 @@
 """Routers, one module per journey, in the order they see an update.
 
-The fallback router is last: it answers whatever the others did not take.
+Residents' journeys come first (private chats only); then the staff side (the staff
+chat and administrators' private chats, with rights asked of Telegram on every update)
+and the refusal of staff actions to everyone else; the fallback router is last: it
+answers whatever the others did not take.
 """
 
 from __future__ import annotations
@@ -8,14 +11,17 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import (
+    broadcast,
     consultations,
     errors,
     fallback,
+    follow,
     groups,
     language,
     membership,
     mydata,
     plan,
+    staff,
     start,
     submit,
 )
@@ -32,6 +38,10 @@ def build_router() -> Router:
         plan.build(),
         submit.build(),
         mydata.build(),
+        follow.build(),
+        broadcast.build(),
+        staff.build(),
+        staff.build_refusals(),
         groups.build(),
         fallback.build(),
     )

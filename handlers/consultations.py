@@ -15,6 +15,8 @@ from bot.reading import ConsultationPage, consultation_page, listing, share_link
 from handlers import views
 from handlers.keyboards import ConsultationCb, ListCb
 from handlers.respond import show
+from storage.models import Resident
+from storage.repositories import FollowRepository
 
 
 async def list_command(
@@ -39,20 +41,27 @@ async def card_button(
     tr: Translator,
     clock: Clock,
     bot: Bot,
+    resident: Resident,
 ) -> None:
     page = await consultation_page(session, callback_data.id)
     if page is None:
         await show(query, views.gone(tr))
         return
-    await show(query, await render_consultation(tr, page, clock(), bot))
+    await show(query, await render_consultation(tr, page, clock(), bot, session, resident))
 
 
 async def render_consultation(
-    tr: Translator, page: ConsultationPage, now: datetime, bot: Bot
+    tr: Translator,
+    page: ConsultationPage,
+    now: datetime,
+    bot: Bot,
+    session: AsyncSession,
+    resident: Resident,
 ) -> views.Screen:
     me = await bot.me()
     link = share_link(me.username, start_payload(page.consultation.slug))
-    return views.consultation_card(tr, page.consultation, page.top_sections, now, link)
+    following = await FollowRepository(session).follows(resident.id, page.consultation.id)
+    return views.consultation_card(tr, page.consultation, page.top_sections, now, link, following)
 
 
 def build() -> Router:

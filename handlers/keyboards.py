@@ -25,6 +25,7 @@ class MenuAction(StrEnum):
     ASK = "ask"
     MINE = "mine"
     DRAFT = "draft"
+    NOTIFICATIONS = "notify"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -111,6 +112,7 @@ def main_menu(tr: Translator, *, has_draft: bool = False) -> InlineKeyboardMarku
         button(tr("✍️ Ask or suggest"), MenuCb(action=MenuAction.ASK)),
         button(tr("📂 My submissions"), MineCb()),
     )
+    builder.row(button(tr("🔔 Notifications"), MenuCb(action=MenuAction.NOTIFICATIONS)))
     builder.row(
         button(tr("🌐 Language"), MenuCb(action=MenuAction.LANGUAGE)),
         button(tr("❓ Help"), MenuCb(action=MenuAction.HELP)),
@@ -144,3 +146,69 @@ def submit_row(
         button(tr("💡 Suggest"), SubmitCb(kind=SubmissionKind.PROPOSAL, **where)),
         button(tr("❓ Ask"), SubmitCb(kind=SubmissionKind.QUESTION, **where)),
     ]
+
+
+class StaffAct(StrEnum):
+    ANSWER = "answer"
+    ACCEPT = "accepted"
+    PARTLY = "partly_accepted"
+    REJECT = "rejected"
+    SPAM = "spam"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+
+
+class StaffCb(CallbackData, prefix="sc"):
+    """A staff button on a submission's card. Rights are checked on every press."""
+
+    act: StaffAct
+    id: int
+
+
+class StaffTool(StrEnum):
+    EXPORT = "export"
+    REPORT = "report"
+    STATS = "stats"
+
+
+class StaffToolCb(CallbackData, prefix="st"):
+    """/export, /report, /stats: the consultation (0: the general channel), then a format."""
+
+    tool: StaffTool
+    consultation_id: int
+    format: str = ""
+
+
+class FollowFrom(StrEnum):
+    CARD = "c"
+    NOTIFICATIONS = "n"
+
+
+class FollowCb(CallbackData, prefix="fo"):
+    """Follow (on) or stop following a consultation; 0 means every new consultation.
+    `origin` is the screen to show again afterwards."""
+
+    consultation_id: int
+    on: bool
+    origin: FollowFrom = FollowFrom.NOTIFICATIONS
+
+
+class BroadcastStep(StrEnum):
+    AUDIENCE = "audience"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    step: BroadcastStep
+    audience: str = ""
+    consultation_id: int = 0
+    key: str = ""  # the confirmed draft: a stale or doubled confirmation sends nothing
+
+
+def follow_button(tr: Translator, consultation_id: int, following: bool) -> InlineKeyboardButton:
+    """On a consultation's card (or its receipt): the card shows again after a press."""
+    where = {"consultation_id": consultation_id, "origin": FollowFrom.CARD}
+    if following:
+        return button(tr("🔕 Stop following"), FollowCb(on=False, **where))
+    return button(tr("🔔 Follow"), FollowCb(on=True, **where))

@@ -17,6 +17,7 @@ from handlers.consultations import render_consultation
 from handlers.keyboards import MenuAction, MenuCb
 from handlers.plan import render_section
 from handlers.respond import show
+from storage.models import Resident
 
 
 async def start_with_link(
@@ -27,6 +28,7 @@ async def start_with_link(
     settings: Settings,
     clock: Clock,
     bot: Bot,
+    resident: Resident,
 ) -> None:
     link = parse_start_payload(command.args or "")
     target = await follow_link(session, link) if link else None
@@ -35,7 +37,7 @@ async def start_with_link(
         listing_screen = views.consultation_list(tr, await listing(session, now), now, 0)
         await show(message, listing_screen.after(views.bad_link(tr)))
     elif isinstance(target, ConsultationPage):
-        await show(message, await render_consultation(tr, target, clock(), bot))
+        await show(message, await render_consultation(tr, target, clock(), bot, session, resident))
     else:
         await show(message, render_section(tr, target, 0, settings, clock()))
 

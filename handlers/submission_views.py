@@ -10,6 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.submissions import MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Erased, Target
+from handlers import follow_views
 from handlers.keyboards import (
     DraftAction,
     DraftCb,
@@ -78,7 +79,7 @@ def _subject(tr: Translator, target: Target) -> str:
     return f"«{html(title)}» › {html(target.section.number)}. {html(section_title)}"
 
 
-def _kind_label(tr: Translator, kind: str) -> str:
+def kind_label(tr: Translator, kind: str) -> str:
     return tr("proposal") if kind == SubmissionKind.PROPOSAL else tr("question")
 
 
@@ -120,13 +121,16 @@ def text_too_long(tr: Translator, length: int) -> str:
     )
 
 
-def _attachment_summary(tr: Translator, draft: Draft) -> str | None:
+def attachment_summary(tr: Translator, attachments: Sequence[dict]) -> str | None:
+    def count(kind: str) -> int:
+        return sum(1 for item in attachments if item.get("type") == kind)
+
     parts = []
-    if photos := draft.count("photo"):
+    if photos := count("photo"):
         parts.append(tr.plural("%(count)s photo", "%(count)s photos", photos))
-    if documents := draft.count("document"):
+    if documents := count("document"):
         parts.append(tr.plural("%(count)s document", "%(count)s documents", documents))
-    if draft.count("location"):
+    if count("location"):
         parts.append(tr("a location"))
     return ", ".join(parts) if parts else None
 
@@ -138,7 +142,7 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
         else tr("📝 <b>Your question: check it before sending</b>")
     )
     lines = [heading, tr("To: %(subject)s", subject=_subject(tr, target)), "", html(draft.text), ""]
-    attached = _attachment_summary(tr, draft)
+    attached = attachment_summary(tr, draft.attachments)
     if attached:
         lines.append(tr("📎 Attached: %(list)s", list=attached))
     if draft.signed:
@@ -161,7 +165,9 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
 
 
 def attached(tr: Translator, draft: Draft) -> str:
-    return tr("📎 Added. Attached so far: %(list)s.", list=_attachment_summary(tr, draft) or "")
+    return tr(
+        "📎 Added. Attached so far: %(list)s.", list=attachment_summary(tr, draft.attachments) or ""
+    )
 
 
 def attachment_refused(tr: Translator, kind: str) -> str:
@@ -182,7 +188,14 @@ def text_while_reviewing(tr: Translator) -> str:
     return tr("To change the text, press «✏️ Edit the text». Here is your draft again:")
 
 
-def receipt(tr: Translator, submission: Submission, target: Target, now: datetime) -> Screen:
+def receipt(
+    tr: Translator,
+    submission: Submission,
+    target: Target,
+    now: datetime,
+    *,
+    offer_to_follow: bool = False,
+) -> Screen:
     kind = submission.kind
     first = (
         tr(
@@ -223,6 +236,12 @@ def receipt(tr: Translator, submission: Submission, target: Target, now: datetim
             )
     lines += ["", tr("/my shows all your submissions and their status.")]
     builder = InlineKeyboardBuilder()
+    if offer_to_follow and consultation is not None:
+        lines += [
+            "",
+            tr("Would you like a reminder before the deadline and the news when it closes?"),
+        ]
+        builder.row(follow_views.offer_to_follow(tr, consultation.id))
     builder.row(button(tr("📂 My submissions"), MineCb()), *home_row(tr))
     return Screen("\n".join(lines), builder.as_markup())
 
@@ -277,7 +296,7 @@ def not_accepting(tr: Translator, consultation: Consultation, phase: Phase) -> S
 # --- the resident's own submissions and data ----------------------------------------
 
 
-def _status(tr: Translator, status: SubmissionStatus) -> str:
+def status_label(tr: Translator, status: SubmissionStatus) -> str:
     return {
         SubmissionStatus.RECEIVED: tr("received, waiting for an answer"),
         SubmissionStatus.ANSWERED: tr("answered"),
@@ -310,9 +329,9 @@ def mine(
         excerpt = item.text if len(item.text) <= 200 else item.text[:199] + "…"
         lines += [
             "",
-            f"<b>№ {html(item.public_number or '')}</b> · {_kind_label(tr, item.kind)} · {when}",
+            f"<b>№ {html(item.public_number or '')}</b> · {kind_label(tr, item.kind)} · {when}",
             tr("To: %(subject)s", subject=html(about)),
-            tr("Status: %(status)s", status=_status(tr, item.status)),
+            tr("Status: %(status)s", status=status_label(tr, item.status)),
             f"<i>{html(excerpt)}</i>",
         ]
         if item.decision_reason:

@@ -3,7 +3,7 @@ through the privacy notice, the text, attachments and a preview, to the receipt.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.i18n import Translator
+from bot.i18n import Catalogs, Translator
 from bot.submissions import (
     PRIVACY_NOTICE_VERSION,
-    AlreadySent,
     Draft,
     Duplicate,
     Sent,
@@ -27,12 +26,14 @@ from bot.submissions import (
     target_of,
     text_problem,
 )
+from handlers import staff_views as staff_screens
 from handlers import submission_views as screens
 from handlers import views
 from handlers.keyboards import DraftAction, DraftCb, MenuAction, MenuCb, SubmitCb
 from handlers.respond import show
+from handlers.staff import publish_card
 from storage.models import Resident
-from storage.repositories import SubmissionRepository
+from storage.repositories import FollowRepository, SubmissionRepository
 
 ATTACHABLE = {"photo", "document", "location"}
 
@@ -56,6 +57,9 @@ async def begin(
     tr: Translator,
     clock: Clock,
 ) -> None:
+    if resident.banned:
+        await show(query, staff_screens.banned(tr))
+        return
     draft = Draft(
         kind=callback_data.kind.value,
         consultation_id=callback_data.consultation_id or None,
@@ -83,12 +87,10 @@ async def resume(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, tr: Translator
 ) -> None:
     """ "Continue your draft" from the menu: the screen the draft was at."""
-    draft = Draft.from_state(await state.get_data())
-    target = await find_target(session, draft) if draft else None
-    if draft is None or target is None:
-        await state.clear()
-        await show(query, screens.draft_gone(tr))
+    current_draft = await _current_draft(query, state, session, tr)
+    if current_draft is None:
         return
+    draft, target = current_draft
     current = await state.get_state()
     if current == Drafting.consent.state:
         await show(query, screens.privacy_notice(tr, draft))
@@ -107,6 +109,8 @@ async def on_draft_button(
     tr: Translator,
     clock: Clock,
     settings: Settings,
+    bot: Bot,
+    catalogs: Catalogs,
 ) -> None:
     earlier = await SubmissionRepository(session).by_draft_key(callback_data.key)
     if earlier is not None:  # sent already: a second tap, or the update came twice
@@ -123,7 +127,12 @@ async def on_draft_button(
         await show(query, views.gone(tr))
         return
     action = callback_data.action
-    if action in (DraftAction.CANCEL, DraftAction.DECLINE):
+    needs_text = action in (DraftAction.SEND, DraftAction.SIGN, DraftAction.ANONYMOUS)
+    if needs_text and text_problem(draft.text) is not None:
+        # Only a forged or very old button gets here: the preview comes after the text.
+        await state.set_state(Drafting.writing)
+        await show(query, screens.write_prompt(tr, draft, target))
+    elif action in (DraftAction.CANCEL, DraftAction.DECLINE):
         await state.clear()
         cancelled = screens.declined(tr) if action is DraftAction.DECLINE else screens.cancelled(tr)
         await show(query, cancelled)
@@ -140,7 +149,9 @@ async def on_draft_button(
         await state.set_data(draft.to_state())
         await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
     elif action is DraftAction.SEND:
-        await _send(query, draft, target, state, session, resident, tr, clock, settings)
+        await _send(
+            query, draft, target, state, session, resident, tr, clock, settings, bot, catalogs
+        )
 
 
 async def _send(
@@ -153,8 +164,14 @@ async def _send(
     tr: Translator,
     clock: Clock,
     settings: Settings,
+    bot: Bot,
+    catalogs: Catalogs,
 ) -> None:
     now = clock()
+    if resident.banned:
+        await state.clear()
+        await show(query, staff_screens.banned(tr))
+        return
     phase = not_accepting(target, now)
     if phase is not None:  # it closed while the resident was writing
         assert target.consultation is not None
@@ -181,19 +198,24 @@ async def _send(
     await state.clear()
     if isinstance(outcome, Duplicate):
         await show(query, screens.duplicate(tr, outcome.submission))
-    elif isinstance(outcome, Sent | AlreadySent):
-        await show(query, screens.receipt(tr, outcome.submission, target, now))
+        return
+    offer = target.consultation is not None and not await FollowRepository(session).follows(
+        resident.id, target.consultation.id
+    )
+    await show(query, screens.receipt(tr, outcome.submission, target, now, offer_to_follow=offer))
+    if isinstance(outcome, Sent) and await publish_card(
+        bot, session, settings, catalogs, outcome.submission
+    ):
+        await session.commit()
 
 
 async def write_text(
     message: Message, state: FSMContext, session: AsyncSession, tr: Translator
 ) -> None:
-    draft = Draft.from_state(await state.get_data())
-    target = await find_target(session, draft) if draft else None
-    if draft is None or target is None:
-        await state.clear()
-        await show(message, screens.draft_gone(tr))
+    current = await _current_draft(message, state, session, tr)
+    if current is None:
         return
+    draft, target = current
     text = message.text or ""
     problem = text_problem(text)
     if problem is not None:
@@ -214,12 +236,10 @@ async def write_text(
 async def text_while_reviewing(
     message: Message, state: FSMContext, session: AsyncSession, tr: Translator
 ) -> None:
-    draft = Draft.from_state(await state.get_data())
-    target = await find_target(session, draft) if draft else None
-    if draft is None or target is None:
-        await state.clear()
-        await show(message, screens.draft_gone(tr))
+    current = await _current_draft(message, state, session, tr)
+    if current is None:
         return
+    draft, target = current
     preview = screens.preview(tr, draft, target, _name(message))
     await show(message, preview.after(screens.text_while_reviewing(tr)))
 
@@ -227,12 +247,10 @@ async def text_while_reviewing(
 async def attach(
     message: Message, state: FSMContext, session: AsyncSession, tr: Translator
 ) -> None:
-    draft = Draft.from_state(await state.get_data())
-    target = await find_target(session, draft) if draft else None
-    if draft is None or target is None:
-        await state.clear()
-        await show(message, screens.draft_gone(tr))
+    current = await _current_draft(message, state, session, tr)
+    if current is None:
         return
+    draft, target = current
     attachment = _attachment_of(message)
     if not draft.room_for(attachment["type"]):
         await message.answer(screens.attachment_refused(tr, attachment["type"]))
@@ -254,6 +272,19 @@ async def attach(
 
 async def unusable(message: Message, tr: Translator) -> None:
     await message.answer(screens.unusable_in_draft(tr))
+
+
+async def _current_draft(
+    event: Message | CallbackQuery, state: FSMContext, session: AsyncSession, tr: Translator
+) -> tuple[Draft, Target] | None:
+    """The draft in progress and what it is about; when either is gone, says so."""
+    draft = Draft.from_state(await state.get_data())
+    target = await find_target(session, draft) if draft else None
+    if draft is None or target is None:
+        await state.clear()
+        await show(event, screens.draft_gone(tr))
+        return None
+    return draft, target
 
 
 async def cancel_command(message: Message, state: FSMContext, tr: Translator) -> None:

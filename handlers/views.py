@@ -21,6 +21,7 @@ from handlers.keyboards import (
     ListCb,
     SectionCb,
     button,
+    follow_button,
     home_row,
     just_home,
     languages,
@@ -164,6 +165,7 @@ def consultation_card(
     top_sections: Sequence[Section],
     now: datetime,
     share_link: str | None,
+    following: bool = False,
 ) -> Screen:
     language = consultation.original_language
     title = pick(consultation.title, tr.locale, language)
@@ -197,6 +199,11 @@ def consultation_card(
     if top_sections:
         builder.row(button(tr("📖 Contents"), ContentsCb(consultation_id=consultation.id)))
         builder.row(button(tr("▶️ Read from the beginning"), SectionCb(id=top_sections[0].id)))
+    if (
+        consultation.kind is ConsultationKind.CONSULTATION
+        and consultation.phase(now) is not Phase.CLOSED
+    ):
+        builder.row(follow_button(tr, consultation.id, following))
     builder.row(button(tr("⬅️ All consultations"), ListCb()), *home_row(tr))
     return Screen("\n".join(lines), builder.as_markup())
 

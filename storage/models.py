@@ -88,6 +88,8 @@ class Consultation(Base):
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime | None]
     source_digest: Mapped[str] = mapped_column(String(64))
+    # The staff chat's forum topic for this consultation, when the staff chat is a forum.
+    staff_topic_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -148,6 +150,8 @@ class Resident(Base):
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Told about every new consultation that opens ("follow everything").
+    follows_all: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SubmissionKind(enum.StrEnum):
@@ -199,8 +203,35 @@ class Submission(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by: Mapped[str | None] = mapped_column(String(200))
     answered_at: Mapped[datetime | None]
+    # Where the staff card of this submission is, once it was posted.
+    staff_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    staff_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StaffActionKind(enum.StrEnum):
+    ANSWER = "answer"
+    DECIDE = "decide"
+    SPAM = "spam"
+    BLOCK = "block"
+    REFUSED = "refused"  # someone without staff rights tried a staff action
+
+
+class StaffAction(Base):
+    """The audit log: who did what to which submission, and when."""
+
+    __tablename__ = "staff_action"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submission.id", ondelete="SET NULL"), index=True
+    )
+    actor_telegram_id: Mapped[int] = mapped_column(BigInteger)
+    actor_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[StaffActionKind] = mapped_column(_stored_by_value(StaffActionKind))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ConversationState(Base):
@@ -213,3 +244,110 @@ class ConversationState(Base):
     state: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Follow(Base):
+    """A resident follows one consultation: its reminders and its closing."""
+
+    __tablename__ = "follow"
+    __table_args__ = (UniqueConstraint("resident_id", "consultation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NoticeKind(enum.StrEnum):
+    OPENED = "opened"
+    DEADLINE = "deadline"
+    CLOSED = "closed"
+    BROADCAST = "broadcast"
+
+
+class NoticeStatus(enum.StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    # Fell due while the bot was down and no longer makes sense (a reminder after the deadline).
+    EXPIRED = "expired"
+
+
+class Audience(enum.StrEnum):
+    EVERYONE = "everyone"
+    FOLLOWERS = "followers"  # of the consultation; for OPENED: residents following everything
+    PARTICIPANTS = "participants"  # residents who sent a submission to the consultation
+
+
+class Notice(Base):
+    """Something to tell many residents at a moment: planned from consultations' dates
+    (opening, deadline reminders, closing) or written by staff (a broadcast).
+
+    The database is the truth; the scheduler's jobs are rebuilt from these rows.
+    """
+
+    __tablename__ = "notice"
+    __table_args__ = (UniqueConstraint("consultation_id", "kind", "offset_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[NoticeKind] = mapped_column(_stored_by_value(NoticeKind))
+    consultation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE")
+    )
+    # Which reminder ("7d", "1d"); the same for every row of other kinds, so that the
+    # unique constraint keeps one notice per consultation, kind and offset.
+    offset_key: Mapped[str] = mapped_column(String(20), default="")
+    audience: Mapped[Audience] = mapped_column(_stored_by_value(Audience))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[NoticeStatus] = mapped_column(
+        _stored_by_value(NoticeStatus), default=NoticeStatus.PLANNED
+    )
+    text: Mapped[str | None] = mapped_column(Text)  # a broadcast's own words
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    # Where staff watch a broadcast's progress.
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by the sender; after a crash it is sent again
+    SENT = "sent"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+
+
+class Delivery(Base):
+    """One notice to one resident: exactly one row, whatever happens."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "resident_id"),
+        Index("ix_delivery_status_notice", "status", "notice_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id", ondelete="CASCADE"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _stored_by_value(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None]
+
+
+class Lease(Base):
+    """Who runs a once-per-deployment job (the scheduler and sender) until when."""
+
+    __tablename__ = "lease"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]

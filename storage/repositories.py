@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    Audience,
     Consultation,
     ConsultationStatus,
     ConversationState,
+    Delivery,
+    DeliveryStatus,
+    Follow,
+    Lease,
+    Notice,
+    NoticeKind,
+    NoticeStatus,
     Phase,
     Resident,
     Section,
+    StaffAction,
     Submission,
     utcnow,
 )
@@ -252,3 +261,229 @@ class ConversationStateRepository:
             .values(**values)
             .on_conflict_do_update(index_elements=["key"], set_={**values, "updated_at": now})
         )
+
+
+class StaffRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def submission(self, submission_id: int) -> Submission | None:
+        return await self.session.get(Submission, submission_id)
+
+    async def by_card(self, chat_id: int, message_id: int) -> Submission | None:
+        return await self.session.scalar(
+            select(Submission).where(
+                Submission.staff_chat_id == chat_id, Submission.staff_message_id == message_id
+            )
+        )
+
+    async def without_card(self, limit: int = 50) -> Sequence[Submission]:
+        rows = await self.session.scalars(
+            select(Submission)
+            .where(Submission.staff_message_id.is_(None))
+            .order_by(Submission.id)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def actions_on(self, submission_id: int) -> Sequence[StaffAction]:
+        rows = await self.session.scalars(
+            select(StaffAction)
+            .where(StaffAction.submission_id == submission_id)
+            .order_by(StaffAction.id)
+        )
+        return rows.all()
+
+
+class FollowRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def follows(self, resident_id: int, consultation_id: int) -> bool:
+        found = await self.session.scalar(
+            select(Follow.id).where(
+                Follow.resident_id == resident_id, Follow.consultation_id == consultation_id
+            )
+        )
+        return found is not None
+
+    async def follow(self, resident_id: int, consultation_id: int) -> None:
+        await self.session.execute(
+            _insert_for(self.session)(Follow)
+            .values(resident_id=resident_id, consultation_id=consultation_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["resident_id", "consultation_id"])
+        )
+
+    async def unfollow(self, resident_id: int, consultation_id: int) -> None:
+        await self.session.execute(
+            delete(Follow).where(
+                Follow.resident_id == resident_id, Follow.consultation_id == consultation_id
+            )
+        )
+
+    async def followed(self, resident_id: int) -> Sequence[Consultation]:
+        rows = await self.session.scalars(
+            select(Consultation)
+            .join(Follow, Follow.consultation_id == Consultation.id)
+            .where(Follow.resident_id == resident_id)
+            .order_by(Consultation.closes_at)
+        )
+        return rows.all()
+
+
+class NoticeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def automatic_of(self, consultation_id: int) -> Sequence[Notice]:
+        rows = await self.session.scalars(
+            select(Notice).where(
+                Notice.consultation_id == consultation_id, Notice.kind != NoticeKind.BROADCAST
+            )
+        )
+        return rows.all()
+
+    async def planned(self) -> Sequence[Notice]:
+        rows = await self.session.scalars(
+            select(Notice).where(Notice.status == NoticeStatus.PLANNED).order_by(Notice.due_at)
+        )
+        return rows.all()
+
+    async def due(self, now: datetime) -> Sequence[Notice]:
+        rows = await self.session.scalars(
+            select(Notice)
+            .where(Notice.status == NoticeStatus.PLANNED, Notice.due_at <= now)
+            .order_by(Notice.due_at)
+        )
+        return rows.all()
+
+    async def sending(self) -> Sequence[Notice]:
+        rows = await self.session.scalars(
+            select(Notice).where(Notice.status == NoticeStatus.SENDING).order_by(Notice.id)
+        )
+        return rows.all()
+
+    async def address(self, notice: Notice) -> int:
+        """One delivery row per recipient of the notice (again: nothing doubles)."""
+        recipients = _recipients(notice).subquery()
+        result = await self.session.execute(
+            _insert_for(self.session)(Delivery)
+            .from_select(
+                ["notice_id", "resident_id", "status", "attempts"],
+                select(
+                    literal(notice.id),
+                    recipients.c.id,
+                    literal(DeliveryStatus.PENDING.value),
+                    literal(0),
+                )
+                # SQLite reads "SELECT .. ON CONFLICT" as a join unless a WHERE stands between.
+                .where(true()),
+            )
+            .on_conflict_do_nothing(index_elements=["notice_id", "resident_id"])
+        )
+        return result.rowcount or 0
+
+    async def count_recipients(self, notice: Notice) -> int:
+        recipients = _recipients(notice).subquery()
+        return await self.session.scalar(select(func.count()).select_from(recipients)) or 0
+
+    async def progress(self, notice_id: int) -> dict[DeliveryStatus, int]:
+        rows = await self.session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.notice_id == notice_id)
+            .group_by(Delivery.status)
+        )
+        return {DeliveryStatus(status): count for status, count in rows.all()}
+
+
+def _recipients(notice: Notice) -> Select[tuple[int]]:
+    """The residents a notice is for: reachable ones, each once."""
+    reachable = select(Resident.id).where(Resident.reachable.is_(True))
+    if notice.audience is Audience.EVERYONE:
+        return reachable
+    if notice.audience is Audience.PARTICIPANTS:
+        took_part = select(Submission.resident_id).where(
+            Submission.consultation_id == notice.consultation_id
+        )
+        return reachable.where(Resident.id.in_(took_part))
+    if notice.kind is NoticeKind.OPENED:  # a new consultation: for those following everything
+        return reachable.where(Resident.follows_all.is_(True))
+    followers = select(Follow.resident_id).where(Follow.consultation_id == notice.consultation_id)
+    return reachable.where(or_(Resident.id.in_(followers), Resident.follows_all.is_(True)))
+
+
+class DeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, notice_id: int, limit: int) -> Sequence[tuple[Delivery, Resident]]:
+        """The next pending deliveries of a notice, marked as being sent."""
+        rows = (
+            await self.session.execute(
+                select(Delivery, Resident)
+                .join(Resident, Resident.id == Delivery.resident_id)
+                .where(Delivery.notice_id == notice_id, Delivery.status == DeliveryStatus.PENDING)
+                .order_by(Delivery.id)
+                .limit(limit)
+            )
+        ).all()
+        ids = [delivery.id for delivery, _ in rows]
+        if ids:
+            await self.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+            )
+        return [(delivery, resident) for delivery, resident in rows]
+
+    async def in_flight_back_to_pending(self) -> int:
+        """After a crash: deliveries that were being sent may or may not have arrived;
+        they go out again (the only case where a resident can get a notice twice)."""
+        result = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING)
+        )
+        return result.rowcount or 0
+
+    async def finish(
+        self,
+        delivery_id: int,
+        status: DeliveryStatus,
+        *,
+        message_id: int | None = None,
+        error: str | None = None,
+        sent_at: datetime | None = None,
+    ) -> None:
+        await self.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(
+                status=status,
+                telegram_message_id=message_id,
+                last_error=error[:500] if error else None,
+                sent_at=sent_at,
+            )
+        )
+
+
+class LeaseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the lease when it is free, expired or already ours."""
+        await self.session.execute(
+            _insert_for(self.session)(Lease)
+            .values(name=name, holder=holder, expires_at=now + ttl)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        result = await self.session.execute(
+            update(Lease)
+            .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
+            .values(holder=holder, expires_at=now + ttl)
+        )
+        return bool(result.rowcount)
+
+    async def release(self, name: str, holder: str) -> None:
+        await self.session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tests.servers import PostgresServer
 
 # The real PostgreSQL and Redis servers of the test run (started on first use).
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.processes"]
 
 TOKEN = "1234567:test-token-for-the-local-stand-in"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

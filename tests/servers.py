@@ -86,6 +86,13 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         process.wait(STOP_SECONDS)
 
 
+def _dies_with_us(command: list[str], sig: str) -> list[str]:
+    """`command`, sent `sig` by the kernel should this test run be killed outright (no
+    teardown): util-linux's setpriv sets the parent-death signal, where it exists."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, f"--pdeathsig={sig}", "--", *command] if setpriv else command
+
+
 def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes]) -> bool:
     """Poll `ready` (briefly) until it holds; False if the process exits first."""
     deadline = time.monotonic() + START_SECONDS
@@ -104,8 +111,8 @@ def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes]) -> 
 def postgres_bindir() -> Path | None:
     """Where initdb and postgres are: on PATH, else Debian's newest /usr/lib/postgresql/N/bin."""
     on_path = shutil.which("initdb")
-    if on_path and (Path(on_path).parent / "postgres").exists():
-        return Path(on_path).parent
+    if on_path and (Path(on_path).resolve().parent / "postgres").exists():
+        return Path(on_path).resolve().parent
     versions = sorted(
         (path for path in Path("/usr/lib/postgresql").glob("*/bin") if path.parent.name.isdigit()),
         key=lambda path: int(path.parent.name),
@@ -197,7 +204,10 @@ def _start_postgres(
         port = free_port()
         with log.open("ab") as log_file:
             process = subprocess.Popen(
-                [str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options],
+                _dies_with_us(
+                    [str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options],
+                    "INT",  # fast shutdown
+                ),
                 cwd=data.parent, env={**os.environ, "LC_ALL": "C"}, stdin=subprocess.DEVNULL,
                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
                 **identity,  # type: ignore[arg-type]
@@ -281,9 +291,12 @@ def redis_url() -> Iterator[str]:
             port = free_port()
             with log.open("ab") as log_file:
                 process = subprocess.Popen(
-                    [binary, "--port", str(port), "--bind", HOST, "--save", "",
-                     "--appendonly", "no", "--dir", str(root), "--daemonize", "no",
-                     "--protected-mode", "yes", "--loglevel", "warning"],
+                    _dies_with_us(
+                        [binary, "--port", str(port), "--bind", HOST, "--save", "",
+                         "--appendonly", "no", "--dir", str(root), "--daemonize", "no",
+                         "--protected-mode", "yes", "--loglevel", "warning"],
+                        "TERM",
+                    ),
                     cwd=root, stdin=subprocess.DEVNULL, stdout=log_file,
                     stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip

@@ -40,6 +40,7 @@ async def test_commands_are_registered_in_every_language(standin: TelegramStandI
         "start",
         "consultations",
         "my",
+        "notifications",
         "language",
         "mydata",
         "forget",

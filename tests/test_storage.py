@@ -95,7 +95,7 @@ async def test_the_comparison_does_notice_a_difference(engine: AsyncEngine) -> N
     metadata = MetaData(naming_convention=Base.metadata.naming_convention)
     for table in Base.metadata.tables.values():
         table.to_metadata(metadata)
-    Table("follow", metadata, Column("id", Integer, primary_key=True))
+    Table("not_in_any_migration", metadata, Column("id", Integer, primary_key=True))
     async with engine.connect() as connection:
         differences = await connection.run_sync(_differences, metadata)
     assert [diff[0] for diff in differences] == ["add_table"]

@@ -397,3 +397,12 @@ async def test_a_draft_survives_the_real_process_being_stopped_and_started(
     code, errors = await finish(bot)
     assert code == 0 and "Traceback" not in errors
     assert standin.invalid_requests == []
+
+
+async def test_a_forged_send_before_any_text_stores_nothing(resident, running_bot) -> None:
+    chat: Chat = resident()
+    await _to_prompt(chat)
+    cancel_data = chat.last.button(text="✖️ Cancel").value
+    await chat.tap_data(cancel_data.replace("cancel", "send"))
+    assert "Write it in one message" in chat.last.text
+    assert await stored(running_bot) == []

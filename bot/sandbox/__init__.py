@@ -11,6 +11,10 @@ Typical use::
         await standin.wait_idle()
         assert standin.last_message(anna).text.startswith("Welcome")
         assert standin.invalid_requests == []
+
+Besides long polling it delivers to a webhook (``setWebhook`` on a loopback URL), with
+Telegram's retries; it simulates forum topics, albums, forwards and copies, and files
+sent again by file_id.
 """
 
 from .api import ChatAction, WebhookConfig
@@ -24,11 +28,14 @@ from .models import (
     NoSuchButton,
     SentMessage,
     SimChat,
+    SimTopic,
     SimUser,
     StoredFile,
+    WebhookDelivery,
 )
 from .server import TelegramStandIn
 from .terminal import run_terminal_chat
+from .webhook import WebhookSettings
 
 __all__ = [
     "ApiError",
@@ -42,10 +49,13 @@ __all__ = [
     "NoSuchButton",
     "SentMessage",
     "SimChat",
+    "SimTopic",
     "SimUser",
     "StoredFile",
     "TelegramStandIn",
     "WebhookConfig",
+    "WebhookDelivery",
+    "WebhookSettings",
     "parse_html",
     "run_terminal_chat",
     "utf16_len",

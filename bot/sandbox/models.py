@@ -19,6 +19,8 @@ class SimUser:
     username: str | None = None
     language_code: str | None = "en"
     is_bot: bool = False
+    hides_forwards: bool = False
+    """Privacy "forwarded messages: nobody": forwards of their messages name no account."""
 
     def to_api(self) -> dict[str, Any]:
         """The Bot API ``User`` object."""
@@ -112,6 +114,11 @@ class SentMessage:
     mime_type: str | None = None
     document: bytes | None = None
     location: tuple[float, float] | None = None
+    thread_id: int | None = None
+    """The forum topic (message_thread_id) the message is in; None outside topics."""
+    media_group_id: str | None = None
+    forward_origin: dict[str, Any] | None = None
+    """For a forwarded message, its MessageOrigin (``{"type": "user", ...}``)."""
 
     @property
     def flat_buttons(self) -> list[Button]:
@@ -168,6 +175,8 @@ class StoredFile:
     file_name: str | None = None
     mime_type: str | None = None
     source_url: str | None = None
+    kind: str = "document"
+    """What the file is to Telegram: photo, document, voice or sticker."""
 
     def to_api(self) -> dict[str, Any]:
         """The Bot API ``File`` object."""
@@ -197,6 +206,10 @@ class MessageRecord:
     edit_count: int = 0
     deleted: bool = False
     file: StoredFile | None = None
+    thread_id: int | None = None
+    media_group_id: str | None = None
+    forward_origin: dict[str, Any] | None = None
+    service: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -205,3 +218,32 @@ class MessageRecord:
         if "text" in self.content:
             return self.content["text"], self.content.get("entities", [])
         return self.content.get("caption", ""), self.content.get("caption_entities", [])
+
+
+@dataclass(frozen=True)
+class SimTopic:
+    """A forum topic of a supergroup, as it is now."""
+
+    chat_id: int
+    thread_id: int
+    name: str
+    icon_color: int
+    icon_custom_emoji_id: str | None = None
+    is_closed: bool = False
+    creator_id: int | None = None
+
+
+class WebhookDelivery(NamedTuple):
+    """One attempt to deliver an update to the webhook.
+
+    ``result`` is the HTTP status the webhook answered, or the error Telegram would
+    report (e.g. ``"Read timeout expired"``, ``"Connection refused"``).
+    """
+
+    update_id: int
+    result: int | str
+    time: float
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.result, int) and 200 <= self.result <= 299

@@ -13,9 +13,10 @@ and Telegram's own rules; whatever a careful bot would not send is listed in
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -32,8 +33,10 @@ from .models import (
     MessageRecord,
     SentMessage,
     SimChat,
+    SimTopic,
     SimUser,
     StoredFile,
+    WebhookDelivery,
 )
 from .ratelimit import FloodControl, RateLimits
 from .simulation import (
@@ -48,15 +51,17 @@ from .simulation import (
     text_content,
     voice_content,
 )
-from .spec import BotApiSpec, UploadedFile, default_spec
+from .spec import BotApiSpec, MethodSpec, UploadedFile, default_spec
 from .updates import UpdateQueue
-from .world import ChatState, World
+from .webhook import WebhookSettings, is_executed_in_answer
+from .world import DEFAULT_TOPIC_ICON_COLOR, ChatState, World
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ChatRef = int | SimChat | SimUser
 MessageRef = int | SentMessage
+ParamsReader = Callable[[], Awaitable[tuple[dict[str, Any], dict[str, UploadedFile]]]]
 # Telegram accepts uploads of up to 50 MB.
 MAX_REQUEST_BYTES = 50 * 1024 * 1024
 _MEMBER_STATUSES = ("creator", "administrator", "member")
@@ -71,6 +76,12 @@ class TelegramStandIn:
     ``per_chat_rate`` applies (Telegram tolerates short bursts); the global and group
     limits allow a burst of one window's worth (``global_rate`` messages, or
     ``group_rate_per_minute``). ``strict_html=False`` accepts a bare ``&`` as Telegram does.
+
+    Once the bot calls ``setWebhook`` (``http://`` is allowed for loopback addresses, as
+    on a local Bot API server), updates are POSTed to it instead; a failed delivery is
+    retried after ``webhook_retry_delay`` seconds, doubling up to
+    ``webhook_max_retry_delay``, and an answer slower than ``webhook_timeout`` seconds
+    counts as a failure (Telegram waits about 60 s and then retries).
     """
 
     def __init__(
@@ -85,6 +96,9 @@ class TelegramStandIn:
         per_chat_burst: int = 3,
         strict_html: bool = True,
         spec: BotApiSpec | None = None,
+        webhook_timeout: float = 60.0,
+        webhook_retry_delay: float = 0.1,
+        webhook_max_retry_delay: float = 5.0,
     ) -> None:
         self.token = token
         self.bot_user = SimUser(
@@ -110,6 +124,13 @@ class TelegramStandIn:
             ),
             strict_html=strict_html,
         )
+        self._api.webhook_settings = WebhookSettings(
+            retry_delay=webhook_retry_delay,
+            max_retry_delay=webhook_max_retry_delay,
+            timeout=webhook_timeout,
+        )
+        self._api.on_webhook_activity = self._touch
+        self._api.on_webhook_answer = self._execute_webhook_answer
         self.requests: list[ApiRequest] = []
         """Every HTTP call to the Bot API, in arrival order."""
         self.invalid_requests: list[InvalidRequest] = []
@@ -154,6 +175,7 @@ class TelegramStandIn:
         if self._runner is None:
             return
         self._api.shut_down()
+        await self._api.stop_webhook_delivery()
         runner, self._runner = self._runner, None
         await runner.cleanup()
 
@@ -204,10 +226,19 @@ class TelegramStandIn:
         last_name: str | None = None,
         username: str | None = None,
         language_code: str | None = "en",
+        hides_forwards: bool = False,
     ) -> SimUser:
-        """A new resident; their private chat with the bot has the same id as they do."""
+        """A new resident; their private chat with the bot has the same id as they do.
+
+        ``hides_forwards``: their privacy setting hides their account in forwards, so a
+        forward of their message carries only their name (``forward_origin`` hidden_user).
+        """
         return self._world.add_user(
-            first_name, last_name=last_name, username=username, language_code=language_code
+            first_name,
+            last_name=last_name,
+            username=username,
+            language_code=language_code,
+            hides_forwards=hides_forwards,
         )
 
     def add_group(
@@ -221,11 +252,17 @@ class TelegramStandIn:
         creator: SimUser | None = None,
         username: str | None = None,
         bot_is_admin: bool = False,
+        bot_can_manage_topics: bool = True,
     ) -> SimChat:
-        """A group the bot is in; ``members`` are plain members, ``admins`` administrators."""
+        """A group the bot is in; ``members`` are plain members, ``admins`` administrators.
+
+        ``is_forum=True`` makes a supergroup with topics. The bot may create and manage
+        topics when it is an administrator with ``bot_can_manage_topics``.
+        """
         state = self._world.add_group(
             title, kind=kind, is_forum=is_forum, username=username, bot_is_admin=bot_is_admin
         )
+        state.bot_can_manage_topics = bot_can_manage_topics
         for user in members:
             state.members[user.id] = "member"
         for user in admins:
@@ -265,12 +302,17 @@ class TelegramStandIn:
         *,
         chat: ChatRef | None = None,
         reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """The user writes ``text``; returns the update_id.
 
         ``/command`` and ``/command@botname`` get bot_command entities, as Telegram adds them.
+        In a forum, ``thread_id`` picks the topic; a reply goes to the replied message's
+        topic. Every ``send_*`` takes ``chat``, ``reply_to`` and ``thread_id`` alike.
         """
-        return self._user_message(user, chat, "text", text_content(text), reply_to=reply_to)
+        return self._user_message(
+            user, chat, "text", text_content(text), reply_to=reply_to, thread_id=thread_id
+        )
 
     def send_photo(
         self,
@@ -279,11 +321,15 @@ class TelegramStandIn:
         data: bytes | None = None,
         caption: str | None = None,
         chat: ChatRef | None = None,
+        reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """The user sends a picture (a tiny PNG unless ``data`` is given)."""
         content, stored = photo_content(self._world, data or sample_png())
         content.update(caption_content(caption))
-        return self._user_message(user, chat, "photo", content, file=stored)
+        return self._user_message(
+            user, chat, "photo", content, file=stored, reply_to=reply_to, thread_id=thread_id
+        )
 
     def send_document(
         self,
@@ -294,11 +340,15 @@ class TelegramStandIn:
         mime_type: str | None = None,
         caption: str | None = None,
         chat: ChatRef | None = None,
+        reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """The user sends a file; the bot can getFile and download it."""
         content, stored = document_content(self._world, data, filename, mime_type)
         content.update(caption_content(caption))
-        return self._user_message(user, chat, "document", content, file=stored)
+        return self._user_message(
+            user, chat, "document", content, file=stored, reply_to=reply_to, thread_id=thread_id
+        )
 
     def send_voice(
         self,
@@ -307,15 +357,29 @@ class TelegramStandIn:
         duration: int = 3,
         data: bytes = SAMPLE_OGG,
         chat: ChatRef | None = None,
+        reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """The user sends a voice note."""
         content, stored = voice_content(self._world, data, duration)
-        return self._user_message(user, chat, "voice", content, file=stored)
+        return self._user_message(
+            user, chat, "voice", content, file=stored, reply_to=reply_to, thread_id=thread_id
+        )
 
-    def send_sticker(self, user: SimUser, *, emoji: str = "👍", chat: ChatRef | None = None) -> int:
+    def send_sticker(
+        self,
+        user: SimUser,
+        *,
+        emoji: str = "👍",
+        chat: ChatRef | None = None,
+        reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
+    ) -> int:
         """The user sends a sticker."""
         content, stored = sticker_content(self._world, emoji)
-        return self._user_message(user, chat, "sticker", content, file=stored)
+        return self._user_message(
+            user, chat, "sticker", content, file=stored, reply_to=reply_to, thread_id=thread_id
+        )
 
     def send_location(
         self,
@@ -324,9 +388,14 @@ class TelegramStandIn:
         longitude: float = 4.9041,
         *,
         chat: ChatRef | None = None,
+        reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """The user shares a location."""
-        return self._user_message(user, chat, "location", location_content(latitude, longitude))
+        content = location_content(latitude, longitude)
+        return self._user_message(
+            user, chat, "location", content, reply_to=reply_to, thread_id=thread_id
+        )
 
     def send_contact(
         self,
@@ -337,10 +406,14 @@ class TelegramStandIn:
         last_name: str | None = None,
         user_id: int | None = None,
         chat: ChatRef | None = None,
+        reply_to: MessageRef | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """The user shares a contact; by default their own (as a "share phone" button does)."""
         content = contact_content(user, phone_number, first_name, last_name, user_id)
-        return self._user_message(user, chat, "contact", content)
+        return self._user_message(
+            user, chat, "contact", content, reply_to=reply_to, thread_id=thread_id
+        )
 
     def edit_text(
         self, user: SimUser, message_id: int, new_text: str, *, chat: ChatRef | None = None
@@ -356,6 +429,25 @@ class TelegramStandIn:
         record.edit_date = int(time.time())
         record.edit_count += 1
         return self._push({"edited_message": self._world.message_json(record)})
+
+    def create_topic(
+        self,
+        user: SimUser,
+        chat: ChatRef,
+        name: str,
+        *,
+        icon_color: int = DEFAULT_TOPIC_ICON_COLOR,
+    ) -> SimTopic:
+        """A member who manages topics opens one; the bot gets the forum_topic_created
+        service message (whose message_thread_id is the new topic's)."""
+        state = self._state(chat)
+        if not state.is_forum:
+            raise ValueError(f"chat {state.chat.id} is not a forum")
+        if not state.can_manage_topics(user.id, bot_id=self.bot_user.id):
+            raise ValueError(f"{user.first_name} may not create topics in {state.chat.title!r}")
+        topic, record = self._world.create_topic(state, user, name, icon_color=icon_color)
+        self._push({"message": self._world.message_json(record)})
+        return self._world.topic_snapshot(state, topic)
 
     def press(
         self,
@@ -444,6 +536,11 @@ class TelegramStandIn:
         key = (scope_key(scope or {"type": "default"}), language_code)
         return [dict(c) for c in self._api.commands.get(key, [])]
 
+    def topics(self, chat: ChatRef) -> list[SimTopic]:
+        """The forum topics of a group (created by the bot or by members), oldest first."""
+        state = self._state(chat)
+        return [self._world.topic_snapshot(state, t) for t in state.topics.values()]
+
     def file(self, file_id: str) -> StoredFile:
         """A stored file (uploaded by the bot or sent by a user)."""
         return self._world.files[file_id]
@@ -461,6 +558,51 @@ class TelegramStandIn:
     @property
     def webhook(self) -> WebhookConfig | None:
         return self._api.webhook
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every attempt to deliver an update to the webhook, in order."""
+        return self._api.webhook_deliveries
+
+    @property
+    def webhook_timeout(self) -> float:
+        """Seconds the stand-in waits for the webhook's answer before it counts as failed."""
+        return self._api.webhook_settings.timeout
+
+    @webhook_timeout.setter
+    def webhook_timeout(self, seconds: float) -> None:
+        self._api.webhook_settings.timeout = seconds
+
+    @property
+    def webhook_retry_delay(self) -> float:
+        """Seconds before the first retry of an update (doubling with every failure)."""
+        return self._api.webhook_settings.retry_delay
+
+    @webhook_retry_delay.setter
+    def webhook_retry_delay(self, seconds: float) -> None:
+        self._api.webhook_settings.retry_delay = seconds
+
+    @property
+    def webhook_max_retry_delay(self) -> float:
+        return self._api.webhook_settings.max_retry_delay
+
+    @webhook_max_retry_delay.setter
+    def webhook_max_retry_delay(self, seconds: float) -> None:
+        self._api.webhook_settings.max_retry_delay = seconds
+
+    def redeliver(self, update_id: int) -> None:
+        """Deliver an already delivered update once more to the webhook.
+
+        Telegram does so when the bot answered too slowly (or not with a 2xx); a bot
+        must not act twice on the same update. Needs a webhook; raises ValueError while
+        the update is still undelivered.
+        """
+        self._api.redeliver(update_id)
+        self._touch()
+
+    def sent_update(self, update_id: int) -> dict[str, Any]:
+        """An update as the stand-in queued it (a copy)."""
+        return copy.deepcopy(self._queue.history[update_id])
 
     @property
     def is_long_polling(self) -> bool:
@@ -546,46 +688,84 @@ class TelegramStandIn:
         return app
 
     async def _handle_api(self, request: web.Request) -> web.Response:
-        method = self.spec.method(request.match_info["method"])
-        name = method.name if method else request.match_info["method"]
-        entry = ApiRequest(name, {}, time.time())
+        async def read() -> tuple[dict[str, Any], dict[str, UploadedFile]]:
+            return await _read_params(request)
+
+        status, payload = await self._execute(
+            request.match_info["method"], read, token_ok=request.match_info["token"] == self.token
+        )
+        return web.json_response(payload, status=status)
+
+    async def _execute_webhook_answer(
+        self, method: str, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> None:
+        """Run the Bot API call a webhook answered with (nobody sees its result)."""
+
+        async def read() -> tuple[dict[str, Any], dict[str, UploadedFile]]:
+            return params, files
+
+        if not is_executed_in_answer(method):
+            self.invalid_requests.append(
+                InvalidRequest(
+                    method,
+                    _loggable(params, files),
+                    f"{method} in a webhook answer (Telegram ignores it)",
+                    200,
+                )
+            )
+            return
+        await self._execute(method, read, token_ok=True)
+
+    async def _execute(
+        self, name: str, read_params: ParamsReader, *, token_ok: bool
+    ) -> tuple[int, dict[str, Any]]:
+        method = self.spec.method(name)
+        entry = ApiRequest(method.name if method else name, {}, time.time())
         self.requests.append(entry)
         # A parked long poll is not work in progress: it must not keep wait_idle waiting.
-        counts_as_work = name != "getUpdates"
+        counts_as_work = entry.method != "getUpdates"
         self._in_flight += counts_as_work
         self._touch()
         warnings: list[str] = []
         try:
-            status, payload = await self._serve(request, entry, warnings)
+            status, payload = await self._serve(method, read_params, token_ok, entry, warnings)
         finally:
             self._in_flight -= counts_as_work
         entry.status = status
         self._record_outcome(entry, status, payload, warnings)
         self._touch()
-        return web.json_response(payload, status=status)
+        return status, payload
 
     async def _serve(
-        self, request: web.Request, entry: ApiRequest, warnings: list[str]
+        self,
+        method: MethodSpec | None,
+        read_params: ParamsReader,
+        token_ok: bool,
+        entry: ApiRequest,
+        warnings: list[str],
     ) -> tuple[int, dict[str, Any]]:
         try:
-            if request.match_info["token"] != self.token:
+            if not token_ok:
                 raise ApiError(401, "Unauthorized")
-            method = self.spec.method(request.match_info["method"])
             if method is None:
                 raise ApiError(404, "Not Found")
-            raw, files = await _read_params(request)
+            raw, files = await read_params()
             entry.params = _loggable(raw, files)
             checked = self.spec.check_params(method, raw, files)
             entry.params = _loggable(checked.values, {})
             warnings.extend(f"{problem} (Telegram ignores it)" for problem in checked.ignored)
-            result = await self._api.call(Call(method.name, checked.values, warnings))
+            call = Call(method.name, checked.values, warnings, files=files)
+            result = await self._api.call(call)
         except ApiError as error:
             return error.error_code, error.to_payload()
         except Exception as error:  # a bug of the stand-in itself: make it loud
             logger.exception("stand-in failed on %s", entry.method)
             description = f"Internal Server Error: stand-in bug: {type(error).__name__}: {error}"
             return 500, {"ok": False, "error_code": 500, "description": description}
-        return 200, {"ok": True, "result": result}
+        payload: dict[str, Any] = {"ok": True, "result": result}
+        if call.description:
+            payload["description"] = call.description
+        return 200, payload
 
     def _record_outcome(
         self, entry: ApiRequest, status: int, payload: dict[str, Any], warnings: list[str]
@@ -638,7 +818,10 @@ class TelegramStandIn:
         return state
 
     def _bot_records(self, state: ChatState) -> list[MessageRecord]:
-        return [r for r in state.messages.values() if r.sender.id == self.bot_user.id]
+        """The bot's messages, without service messages (topic created, closed ...)."""
+        return [
+            r for r in state.messages.values() if r.sender.id == self.bot_user.id and not r.service
+        ]
 
     def _user_message(
         self,
@@ -649,6 +832,7 @@ class TelegramStandIn:
         *,
         reply_to: MessageRef | None = None,
         file: StoredFile | None = None,
+        thread_id: int | None = None,
     ) -> int:
         state = self._state(chat if chat is not None else user)
         if state.chat.is_group and state.status_of(user.id) not in _MEMBER_STATUSES:
@@ -665,10 +849,39 @@ class TelegramStandIn:
             )
             if target is None:
                 raise LookupError(f"no message {reply_to} to reply to in chat {state.chat.id}")
-        record = self._world.new_message(state, user, kind, content, reply_to=target, file=file)
+        thread_id = self._user_thread(state, user, thread_id, target)
+        record = self._world.new_message(
+            state, user, kind, content, reply_to=target, file=file, thread_id=thread_id
+        )
         update_id = self._push({"message": self._world.message_json(record)})
         self._message_of_update[update_id] = (state.chat.id, record.message_id)
         return update_id
+
+    def _user_thread(
+        self,
+        state: ChatState,
+        user: SimUser,
+        thread_id: int | None,
+        reply_to: MessageRecord | None,
+    ) -> int | None:
+        """The topic a user's message lands in, checked like a Telegram client would."""
+        if thread_id is not None and not state.is_forum:
+            raise ValueError(f"chat {state.chat.id} has no topics")
+        if reply_to is not None and state.is_forum:
+            if thread_id is not None and thread_id != reply_to.thread_id:
+                raise ValueError(
+                    f"message {reply_to.message_id} is in topic {reply_to.thread_id}, "
+                    f"not {thread_id}; a reply goes to the replied message's topic"
+                )
+            thread_id = reply_to.thread_id
+        if thread_id is None:
+            return None
+        topic = state.topics.get(thread_id)
+        if topic is None:
+            raise LookupError(f"no topic {thread_id} in chat {state.chat.id}")
+        if topic.closed and not state.can_manage_topics(user.id, bot_id=self.bot_user.id):
+            raise ValueError(f"topic {topic.name!r} is closed")
+        return thread_id
 
     def _message_record(
         self, user: SimUser, message: MessageRef, chat: ChatRef | None

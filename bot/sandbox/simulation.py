@@ -78,24 +78,38 @@ def document_content(
     world: World, data: bytes, file_name: str, mime_type: str | None
 ) -> tuple[dict[str, Any], StoredFile]:
     stored = world.store_file(data, kind="document", file_name=file_name, mime_type=mime_type)
-    return {"document": document_json(stored)}, stored
+    document = document_json(stored)
+    world.remember_media("document", document, stored.file_id)
+    return {"document": document}, stored
 
 
 def voice_content(world: World, data: bytes, duration: int) -> tuple[dict[str, Any], StoredFile]:
     stored = world.store_file(data, kind="voice", mime_type="audio/ogg")
+    return {"voice": voice_json(world, stored, duration)}, stored
+
+
+def voice_json(world: World, stored: StoredFile, duration: int) -> dict[str, Any]:
     voice = {
         "file_id": stored.file_id,
         "file_unique_id": stored.file_unique_id,
         "duration": duration,
-        "mime_type": "audio/ogg",
-        "file_size": len(data),
+        "mime_type": stored.mime_type or "audio/ogg",
+        "file_size": len(stored.data),
     }
-    return {"voice": voice}, stored
+    world.remember_media("voice", voice, stored.file_id)
+    return voice
 
 
 def sticker_content(world: World, emoji: str) -> tuple[dict[str, Any], StoredFile]:
     stored = world.store_file(SAMPLE_STICKER, kind="sticker", mime_type="image/webp")
-    sticker = {
+    sticker = sticker_json(world, stored, emoji, set_name="CivicbotSandboxStickers")
+    return {"sticker": sticker}, stored
+
+
+def sticker_json(
+    world: World, stored: StoredFile, emoji: str | None, *, set_name: str | None = None
+) -> dict[str, Any]:
+    sticker: dict[str, Any] = {
         "file_id": stored.file_id,
         "file_unique_id": stored.file_unique_id,
         "type": "regular",
@@ -103,11 +117,14 @@ def sticker_content(world: World, emoji: str) -> tuple[dict[str, Any], StoredFil
         "height": 512,
         "is_animated": False,
         "is_video": False,
-        "emoji": emoji,
-        "set_name": "CivicbotSandboxStickers",
-        "file_size": len(SAMPLE_STICKER),
     }
-    return {"sticker": sticker}, stored
+    if emoji:
+        sticker["emoji"] = emoji
+    if set_name:
+        sticker["set_name"] = set_name
+    sticker["file_size"] = len(stored.data)
+    world.remember_media("sticker", sticker, stored.file_id)
+    return sticker
 
 
 def location_content(latitude: float, longitude: float) -> dict[str, Any]:

@@ -36,6 +36,12 @@ _MISSING_PARAMETER_MESSAGES = {
     "user_id": "invalid user_id specified",
     "file_id": "file_id not specified",
     "action": "wrong parameter action in request",
+    "name": "name must be non-empty",
+    "message_thread_id": "invalid forum topic identifier specified",
+    "media": 'parameter "media" is required',
+    "voice": "there is no voice in the request",
+    "sticker": "there is no sticker in the request",
+    "from_chat_id": 'parameter "from_chat_id" is required',
 }
 # JSON parameters whose parse failure Telegram words in its own way.
 _JSON_PARSE_MESSAGES = {

@@ -1,9 +1,9 @@
-"""The bot's queue of updates, consumed by getUpdates (and later by a webhook sender).
+"""The bot's queue of updates, consumed by getUpdates or by the webhook sender.
 
 Updates stay queued until confirmed, exactly like Telegram's: a consumer *peeks*
 at the oldest ones and confirms them by id afterwards (getUpdates confirms with the
-next call's ``offset``; a webhook sender would confirm after a 2xx answer). Waiters
-are woken whenever something is pushed, so long polling returns at once.
+next call's ``offset``; the webhook sender removes each one after a 2xx answer).
+Waiters are woken whenever something is pushed, so long polling returns at once.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class UpdateQueue:
         self._next_id = first_update_id
         self._pushed = asyncio.Event()
         self.allowed_updates: frozenset[str] | None = None
+        self.history: dict[int, dict[str, Any]] = {}
+        """Every update ever pushed, by update_id (for redelivery)."""
 
     def __len__(self) -> int:
         return len(self._updates)
@@ -35,9 +37,27 @@ class UpdateQueue:
         """Queue ``payload`` (an Update without ``update_id``); return the new update_id."""
         update_id = self._next_id
         self._next_id += 1
-        self._updates.append({"update_id": update_id, **payload})
+        update = {"update_id": update_id, **payload}
+        self._updates.append(update)
+        self.history[update_id] = update
         self._wake()
         return update_id
+
+    def __contains__(self, update_id: object) -> bool:
+        return any(u["update_id"] == update_id for u in self._updates)
+
+    def remove(self, update_id: int) -> None:
+        """Forget one update (delivered to the webhook); the others keep their order."""
+        self._updates = deque(u for u in self._updates if u["update_id"] != update_id)
+
+    def requeue(self, update_id: int) -> None:
+        """Queue an update that was already delivered once more, in update_id order."""
+        update = self.history[update_id]
+        if update_id in self:
+            return
+        kept = sorted([*self._updates, update], key=lambda u: u["update_id"])
+        self._updates = deque(kept)
+        self._wake()
 
     def confirm_below(self, offset: int) -> None:
         """Forget every update whose id is lower than ``offset``."""

@@ -20,6 +20,7 @@ from .models import (
     MessageRecord,
     SentMessage,
     SimChat,
+    SimTopic,
     SimUser,
     StoredFile,
 )
@@ -27,12 +28,38 @@ from .models import (
 _FIRST_USER_ID = 200_000_001
 _FIRST_BASIC_GROUP_ID = -500_000_001
 _FIRST_SUPERGROUP_ID = -1_001_000_000_001
+_FIRST_MEDIA_GROUP_ID = 13_900_000_000_000_000
+# The first of the topic icon colours Telegram offers; what a topic gets by default.
+DEFAULT_TOPIC_ICON_COLOR = 0x6FB9F0
 _FILE_FOLDERS = {
     "document": "documents",
     "photo": "photos",
     "voice": "voice",
     "sticker": "stickers",
 }
+
+
+@dataclass
+class TopicState:
+    """A forum topic; its id is the id of the service message that created it."""
+
+    thread_id: int
+    name: str
+    icon_color: int
+    icon_custom_emoji_id: str | None
+    creator_id: int
+    closed: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        """The Bot API ``ForumTopic`` object."""
+        topic: dict[str, Any] = {
+            "message_thread_id": self.thread_id,
+            "name": self.name,
+            "icon_color": self.icon_color,
+        }
+        if self.icon_custom_emoji_id:
+            topic["icon_custom_emoji_id"] = self.icon_custom_emoji_id
+        return topic
 
 
 @dataclass
@@ -44,6 +71,21 @@ class ChatState:
     messages: dict[int, MessageRecord] = field(default_factory=dict)
     next_message_id: int = 1
     bot_is_admin: bool = False
+    bot_can_manage_topics: bool = True
+    topics: dict[int, TopicState] = field(default_factory=dict)
+
+    @property
+    def is_forum(self) -> bool:
+        return self.chat.type == "supergroup" and self.chat.is_forum
+
+    def can_manage_topics(self, user_id: int, *, bot_id: int) -> bool:
+        """Whether the user (or the bot) may create, edit, close topics and post in closed ones."""
+        status = self.status_of(user_id)
+        if status == "creator":
+            return True
+        if status != "administrator":
+            return False
+        return self.bot_can_manage_topics if user_id == bot_id else True
 
     def take_message_id(self) -> int:
         message_id = self.next_message_id
@@ -69,6 +111,9 @@ class World:
         self._next_supergroup_id = _FIRST_SUPERGROUP_ID
         self._file_counter = 0
         self._query_counter = 0
+        self._media_group_counter = 0
+        self.media: dict[str, tuple[str, Any]] = {}
+        """file_id -> (message kind, its media JSON) as first sent; photos under every size."""
 
     # --- users and chats ---------------------------------------------------------------
 
@@ -79,6 +124,7 @@ class World:
         last_name: str | None,
         username: str | None,
         language_code: str | None,
+        hides_forwards: bool = False,
     ) -> SimUser:
         user = SimUser(
             id=self._next_user_id,
@@ -86,6 +132,7 @@ class World:
             last_name=last_name,
             username=username,
             language_code=language_code,
+            hides_forwards=hides_forwards,
         )
         self._next_user_id += 1
         self.users[user.id] = user
@@ -116,8 +163,13 @@ class World:
             self._next_basic_group_id -= 1
         else:
             raise ValueError(f"kind must be 'group' or 'supergroup', not {kind!r}")
+        if is_forum and kind != "supergroup":
+            raise ValueError("only supergroups can be forums")
         chat = SimChat(id=chat_id, type=kind, title=title, username=username, is_forum=is_forum)
         state = ChatState(chat, bot_is_admin=bot_is_admin)
+        if is_forum:
+            # Message 1 opened the chat; it is also the id of the General topic.
+            state.next_message_id = 2
         state.members[self.bot.id] = "administrator" if bot_is_admin else "member"
         self.chats[chat_id] = state
         return state
@@ -178,14 +230,76 @@ class World:
             "chat": record.chat.to_api(),
             "date": record.date,
         }
-        if with_reply and record.reply_to is not None:
-            message["reply_to_message"] = self.message_json(record.reply_to, with_reply=False)
+        if record.thread_id is not None:
+            message["message_thread_id"] = record.thread_id
+            message["is_topic_message"] = True
+        if record.forward_origin is not None:
+            message["forward_origin"] = record.forward_origin
+            message.update(_legacy_forward_fields(record.forward_origin))
+        reply_to = self.replied_message(record) if with_reply else None
+        if reply_to is not None:
+            message["reply_to_message"] = self.message_json(reply_to, with_reply=False)
         if record.edit_date is not None:
             message["edit_date"] = record.edit_date
+        if record.media_group_id is not None:
+            message["media_group_id"] = record.media_group_id
         message.update(record.content)
         if record.reply_markup is not None and "inline_keyboard" in record.reply_markup:
             message["reply_markup"] = record.reply_markup
         return message
+
+    def replied_message(self, record: MessageRecord) -> MessageRecord | None:
+        """What ``reply_to_message`` shows: the explicit reply, else (in a forum topic) the
+        service message that created the topic, as the Bot API adds it; never a deleted one."""
+        target = record.reply_to
+        if (
+            target is None
+            and record.thread_id is not None
+            and record.thread_id != record.message_id
+        ):
+            state = self.chats.get(record.chat.id)
+            target = state.messages.get(record.thread_id) if state else None
+        if target is None or target.deleted:
+            return None
+        return target
+
+    # --- forum topics --------------------------------------------------------------------
+
+    def create_topic(
+        self,
+        state: ChatState,
+        creator: SimUser,
+        name: str,
+        *,
+        icon_color: int = DEFAULT_TOPIC_ICON_COLOR,
+        icon_custom_emoji_id: str | None = None,
+    ) -> tuple[TopicState, MessageRecord]:
+        """Open a topic: a ``forum_topic_created`` service message whose id is the thread id."""
+        created: dict[str, Any] = {"name": name, "icon_color": icon_color}
+        if icon_custom_emoji_id:
+            created["icon_custom_emoji_id"] = icon_custom_emoji_id
+        record = self.new_message(
+            state, creator, "forum_topic_created", {"forum_topic_created": created}, service=True
+        )
+        record.thread_id = record.message_id
+        topic = TopicState(record.message_id, name, icon_color, icon_custom_emoji_id, creator.id)
+        state.topics[topic.thread_id] = topic
+        return topic, record
+
+    def topic_snapshot(self, state: ChatState, topic: TopicState) -> SimTopic:
+        return SimTopic(
+            chat_id=state.chat.id,
+            thread_id=topic.thread_id,
+            name=topic.name,
+            icon_color=topic.icon_color,
+            icon_custom_emoji_id=topic.icon_custom_emoji_id,
+            is_closed=topic.closed,
+            creator_id=topic.creator_id,
+        )
+
+    def next_media_group_id(self) -> str:
+        self._media_group_counter += 1
+        return str(_FIRST_MEDIA_GROUP_ID + self._media_group_counter)
 
     def snapshot(self, record: MessageRecord) -> SentMessage:
         """A frozen copy of a message as tests see it."""
@@ -215,6 +329,9 @@ class World:
             mime_type=record.file.mime_type if record.file else None,
             document=record.file.data if record.file else None,
             location=(location["latitude"], location["longitude"]) if location else None,
+            thread_id=record.thread_id,
+            media_group_id=record.media_group_id,
+            forward_origin=dict(record.forward_origin) if record.forward_origin else None,
         )
 
     # --- files -------------------------------------------------------------------------
@@ -240,6 +357,7 @@ class World:
             file_name=file_name,
             mime_type=mime_type or _guess_mime(file_name),
             source_url=source_url,
+            kind=kind,
         )
         self.files[stored.file_id] = stored
         self.files_by_path[stored.file_path] = stored
@@ -249,6 +367,21 @@ class World:
         # Telegram's ids are long decimal strings; these are unique per stand-in.
         self._query_counter += 1
         return str(4_300_000_000_000_000_000 + self._query_counter)
+
+    def remember_media(self, kind: str, media: Any, *file_ids: str) -> None:
+        """Remember how a file appears in a message, for sending it again by file_id."""
+        for file_id in file_ids:
+            self.media[file_id] = (kind, media)
+
+
+def _legacy_forward_fields(origin: dict[str, Any]) -> dict[str, Any]:
+    """The pre-7.0 forward fields the Bot API server still sends beside ``forward_origin``."""
+    fields: dict[str, Any] = {"forward_date": origin["date"]}
+    if origin["type"] == "user":
+        fields["forward_from"] = origin["sender_user"]
+    elif origin["type"] == "hidden_user":
+        fields["forward_sender_name"] = origin["sender_user_name"]
+    return fields
 
 
 def document_json(stored: StoredFile) -> dict[str, Any]:
@@ -265,11 +398,17 @@ def document_json(stored: StoredFile) -> dict[str, Any]:
 
 
 def photo_sizes_json(world: World, stored: StoredFile) -> list[dict[str, Any]]:
-    """PhotoSize objects, smallest first: a thumbnail plus the original."""
+    """PhotoSize objects, smallest first: a thumbnail plus the original.
+
+    A photo sent again (by the file_id of any of its sizes) keeps the same sizes.
+    """
+    known = world.media.get(stored.file_id)
+    if known is not None and known[0] == "photo":
+        return [dict(size) for size in known[1]]
     width, height = image_size(stored.data) or (800, 600)
     scale = min(1.0, 90 / max(width, height, 1))
     thumb = world.store_file(stored.data, kind="photo", mime_type=stored.mime_type)
-    return [
+    sizes = [
         {
             "file_id": thumb.file_id,
             "file_unique_id": thumb.file_unique_id,
@@ -285,6 +424,8 @@ def photo_sizes_json(world: World, stored: StoredFile) -> list[dict[str, Any]]:
             "height": height,
         },
     ]
+    world.remember_media("photo", sizes, thumb.file_id, stored.file_id)
+    return [dict(size) for size in sizes]
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:

@@ -1,0 +1,209 @@
+"""The clock (APScheduler) and the loop that sends whatever fell due.
+
+Only one process of a deployment sends: the one holding the "notifier" lease in the
+database, renewed while it lives. Another process takes over when a lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from aiogram import Bot
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Catalogs
+from bot.notify import planner
+from bot.notify.messages import progress_text
+from bot.notify.sender import Progress, Sender, SendLimits
+from storage.models import Consultation, Notice, NoticeStatus
+from storage.repositories import DeliveryRepository, LeaseRepository, NoticeRepository
+
+log = logging.getLogger(__name__)
+LEASE = "notifier"
+
+
+class Notifier:
+    def __init__(
+        self,
+        bot: Bot,
+        session_factory: async_sessionmaker[AsyncSession],
+        catalogs: Catalogs,
+        settings: Settings,
+        clock: Clock,
+        limits: SendLimits | None = None,
+    ) -> None:
+        self.bot = bot
+        self.session_factory = session_factory
+        self.catalogs = catalogs
+        self.settings = settings
+        self.clock = clock
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.sender = Sender(
+            bot,
+            session_factory,
+            catalogs,
+            settings.default_locale,
+            clock,
+            limits or SendLimits(per_second=settings.broadcast_per_second or None),
+        )
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._wake = asyncio.Event()
+        self._tick_lock = asyncio.Lock()
+        self._loop: asyncio.Task[None] | None = None
+        self._leader = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.settings.notifier_poll_seconds,
+            id="poll",
+            replace_existing=True,
+        )
+        self._loop = asyncio.create_task(self._send_forever(), name="notifier")
+        await self.tick()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self.sender.stop()
+        self._wake.set()
+        async with self._tick_lock:  # a tick under way finishes its transaction
+            pass
+        if self._loop is not None:
+            try:
+                await asyncio.wait_for(self._loop, 15)
+            except TimeoutError:
+                self._loop.cancel()
+        if self._leader:
+            async with self.session_factory.begin() as session:
+                await LeaseRepository(session).release(LEASE, self.holder)
+
+    def wake(self) -> None:
+        """Something is ready to send (a broadcast was confirmed)."""
+        self._wake.set()
+
+    # --- the clock -------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Renew the lease; turn what fell due into deliveries; schedule what comes."""
+        async with self._tick_lock:  # the poll and a due job may fire together
+            if not self.sender.stopping:
+                await self._tick()
+
+    async def _tick(self) -> None:
+        if not await self._hold_lease():
+            return
+        now = self.clock()
+        async with self.session_factory.begin() as session:
+            # Consultation files may have been loaded since: their dates decide the plan.
+            await sync_all(session, self.settings)
+            notices = NoticeRepository(session)
+            for notice in await notices.due(now):
+                consultation = (
+                    await session.get(Consultation, notice.consultation_id)
+                    if notice.consultation_id
+                    else None
+                )
+                if planner.still_makes_sense(notice, consultation, now):
+                    await notices.address(notice)
+                    notice.status = NoticeStatus.SENDING
+                else:
+                    notice.status = NoticeStatus.EXPIRED
+            planned = [(notice.id, notice.due_at) for notice in await notices.planned()]
+        real_now = datetime.now(UTC)
+        for notice_id, due_at in planned:
+            if due_at <= now:
+                continue  # the next tick takes it
+            # The injected clock says when; the scheduler waits in real time that long
+            # (the same moment in production, where the clock is the system's).
+            self.scheduler.add_job(
+                self.tick,
+                DateTrigger(run_date=real_now + (due_at - now), timezone=UTC),
+                id=f"notice-{notice_id}",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+        self._wake.set()
+
+    async def _hold_lease(self) -> bool:
+        ttl = timedelta(seconds=self.settings.notifier_lease_seconds)
+        async with self.session_factory.begin() as session:
+            leader = await LeaseRepository(session).acquire(LEASE, self.holder, self.clock(), ttl)
+            if leader and not self._leader:
+                # Taking over: what the last holder had in flight goes out again.
+                again = await DeliveryRepository(session).in_flight_back_to_pending()
+                if again:
+                    log.warning("%s deliveries in flight at the last stop are sent again", again)
+        self._leader = leader
+        return leader
+
+    # --- the sender loop -----------------------------------------------------------
+
+    async def _send_forever(self) -> None:
+        while not self.sender.stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._leader:
+                continue
+            try:
+                await self.send_due()
+            except Exception:  # the loop must outlive one bad notice; the log says what
+                log.exception("sending notices failed; retrying at the next tick")
+
+    async def send_due(self) -> None:
+        async with self.session_factory() as session:
+            notice_ids = [notice.id for notice in await NoticeRepository(session).sending()]
+        for notice_id in notice_ids:
+            if self.sender.stopping:
+                return
+            await self.sender.send(notice_id, await self._progress_reporter(notice_id))
+
+    async def _progress_reporter(self, notice_id: int) -> Callable[[Progress], object] | None:
+        async with self.session_factory() as session:
+            notice = await session.get(Notice, notice_id)
+        if notice is None or notice.progress_chat_id is None or notice.progress_message_id is None:
+            return None
+        chat_id, message_id = notice.progress_chat_id, notice.progress_message_id
+        tr = self.catalogs.translator(self.settings.default_locale)
+        last_shown = [0.0]
+
+        async def report(progress: Progress) -> None:
+            loop_time = asyncio.get_running_loop().time()
+            finished = progress.left == 0
+            if not finished and loop_time - last_shown[0] < 2.0:
+                return
+            last_shown[0] = loop_time
+            text = progress_text(
+                tr,
+                progress.sent,
+                progress.failed,
+                progress.left,
+                progress.eta(time.monotonic()),
+                finished,
+            )
+            try:
+                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+            except Exception as error:  # progress is a courtesy; sending goes on
+                log.info("broadcast progress not shown: %s", error)
+
+        return report
+
+
+async def sync_all(session: AsyncSession, settings: Settings) -> None:
+    """Plan the notices of every consultation (after a content load, at start-up)."""
+    for consultation in await session.scalars(select(Consultation)):
+        await planner.sync(session, consultation, settings.reminder_days, settings.reminder_hour)

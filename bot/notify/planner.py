@@ -1,0 +1,103 @@
+"""Which notices a consultation's dates call for, and when, in its own time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Audience,
+    Consultation,
+    ConsultationKind,
+    ConsultationStatus,
+    Notice,
+    NoticeKind,
+    NoticeStatus,
+)
+from storage.repositories import NoticeRepository
+
+# A closing notice still makes sense this long after the consultation closed.
+CLOSED_NOTICE_GRACE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: NoticeKind
+    offset_key: str
+    audience: Audience
+    due_at: datetime
+
+
+def plan(
+    consultation: Consultation, reminder_days: Sequence[int], reminder_hour: int
+) -> list[Planned]:
+    """The opening, the reminders `reminder_days` before the closing day at
+    `reminder_hour` local time (a wall-clock time, so summer time does not move it),
+    and the closing."""
+    if consultation.kind is ConsultationKind.CHANNEL or consultation.closes_at is None:
+        return []
+    zone = ZoneInfo(consultation.timezone)
+    notices = [Planned(NoticeKind.OPENED, "", Audience.FOLLOWERS, consultation.opens_at)]
+    closing_day = consultation.closes_at.astimezone(zone).date()
+    for days in sorted(set(reminder_days), reverse=True):
+        local = datetime.combine(closing_day - timedelta(days=days), time(reminder_hour), zone)
+        due = local.astimezone(UTC)
+        if consultation.opens_at < due < consultation.closes_at:
+            notices.append(Planned(NoticeKind.DEADLINE, f"{days}d", Audience.FOLLOWERS, due))
+    notices.append(Planned(NoticeKind.CLOSED, "", Audience.FOLLOWERS, consultation.closes_at))
+    return notices
+
+
+def still_makes_sense(notice: Notice, consultation: Consultation | None, now: datetime) -> bool:
+    """A notice that fell due while the bot was down is sent late only if it still helps."""
+    if notice.kind is NoticeKind.BROADCAST:
+        return True
+    if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
+        return False
+    if consultation.closes_at is None:
+        return False
+    if notice.kind is NoticeKind.CLOSED:
+        return now < consultation.closes_at + CLOSED_NOTICE_GRACE
+    return now < consultation.closes_at  # an opening or a reminder after the deadline: no
+
+
+async def sync(
+    session: AsyncSession,
+    consultation: Consultation,
+    reminder_days: Sequence[int],
+    reminder_hour: int,
+) -> None:
+    """Bring a consultation's planned notices in line with its dates: new ones added,
+    moved dates re-planned, ones no longer called for (or a withdrawn consultation's)
+    cancelled. Notices already sent stay as they are."""
+    notices = NoticeRepository(session)
+    existing = {(n.kind, n.offset_key): n for n in await notices.automatic_of(consultation.id)}
+    wanted = (
+        {}
+        if consultation.status is ConsultationStatus.WITHDRAWN
+        else {(p.kind, p.offset_key): p for p in plan(consultation, reminder_days, reminder_hour)}
+    )
+    for key, planned in wanted.items():
+        notice = existing.get(key)
+        if notice is None:
+            session.add(
+                Notice(
+                    kind=planned.kind,
+                    consultation_id=consultation.id,
+                    offset_key=planned.offset_key,
+                    audience=planned.audience,
+                    due_at=planned.due_at,
+                )
+            )
+        elif notice.status in (NoticeStatus.PLANNED, NoticeStatus.CANCELLED, NoticeStatus.EXPIRED):
+            if notice.due_at != planned.due_at or notice.status is not NoticeStatus.PLANNED:
+                notice.due_at = planned.due_at
+                notice.status = NoticeStatus.PLANNED
+    for key, notice in existing.items():
+        if key not in wanted and notice.status is NoticeStatus.PLANNED:
+            notice.status = NoticeStatus.CANCELLED
+    await session.flush()

@@ -1,0 +1,222 @@
+"""What staff see: submission cards, prompts for a reason, and the notices residents get."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import ForceReply, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.i18n import Translator
+from bot.plan import pick
+from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb, button, main_menu
+from handlers.submission_views import attachment_summary, kind_label, status_label
+from handlers.views import Screen, html
+from storage.models import (
+    Consultation,
+    Resident,
+    Section,
+    Submission,
+    SubmissionKind,
+    SubmissionStatus,
+)
+
+EXPORT_FORMATS = ("csv", "xlsx", "json")
+REPORT_FORMATS = ("docx", "xlsx")
+
+
+def _about(
+    tr: Translator, consultation: Consultation | None, section: Section | None, number: str | None
+) -> str:
+    if consultation is None:
+        return tr("✍️ General channel (ask, suggest)")
+    language = consultation.original_language
+    title = html(pick(consultation.title, tr.locale, language).text)
+    if section is not None:
+        section_title = html(pick(section.title, tr.locale, language).text)
+        return f"<b>{title}</b> › {html(section.number)}. {section_title}"
+    if number:
+        return f"<b>{title}</b> › {html(number)}"
+    return f"<b>{title}</b>"
+
+
+def card(
+    tr: Translator,
+    submission: Submission,
+    consultation: Consultation | None,
+    section: Section | None,
+    resident: Resident | None,
+) -> Screen:
+    zone = consultation.timezone if consultation else "UTC"
+    icon = "💡" if submission.kind is SubmissionKind.PROPOSAL else "❓"
+    number = html(submission.public_number or "")
+    lines = [
+        f"📥 <b>№ {number}</b> · {icon} {kind_label(tr, submission.kind)}",
+        _about(tr, consultation, section, submission.section_number),
+        f"🕓 {tr.datetime(submission.created_at, zone)}",
+        "",
+        html(submission.text),
+        "",
+    ]
+    attached = attachment_summary(tr, submission.attachments)
+    if attached:
+        lines.append(tr("📎 Attached: %(list)s", list=attached))
+    if submission.author_name:
+        lines.append(tr("👤 Signed: %(name)s", name=html(submission.author_name)))
+    elif resident is not None:
+        lines.append(tr("🙈 Anonymous to the public (resident #%(id)s)", id=resident.id))
+    else:
+        lines.append(tr("🙈 Anonymous; the resident erased their data"))
+    if resident is not None and resident.banned:
+        lines.append(tr("⛔ The sender is blocked."))
+    lines.append(tr("Status: %(status)s", status=status_label(tr, submission.status)))
+    if submission.answered_by and submission.answered_at:
+        lines.append(
+            tr(
+                "By %(name)s, %(when)s",
+                name=html(submission.answered_by),
+                when=tr.datetime(submission.answered_at, zone),
+            )
+        )
+    if submission.decision_reason:
+        lines.append(tr("Reason: %(reason)s", reason=html(submission.decision_reason)))
+    if submission.answer:
+        lines.append(tr("💬 Answer: %(answer)s", answer=html(submission.answer)))
+    return Screen("\n".join(lines), _card_keyboard(tr, submission, resident))
+
+
+def _card_keyboard(
+    tr: Translator, submission: Submission, resident: Resident | None
+) -> InlineKeyboardMarkup:
+    number = submission.id
+    builder = InlineKeyboardBuilder()
+    builder.row(button(tr("💬 Answer"), StaffCb(act=StaffAct.ANSWER, id=number)))
+    builder.row(
+        button(tr("✅ Accept"), StaffCb(act=StaffAct.ACCEPT, id=number)),
+        button(tr("◐ Partly"), StaffCb(act=StaffAct.PARTLY, id=number)),
+        button(tr("❌ Not accept"), StaffCb(act=StaffAct.REJECT, id=number)),
+    )
+    row = []
+    if submission.status is not SubmissionStatus.SPAM:
+        row.append(button(tr("🚫 Spam"), StaffCb(act=StaffAct.SPAM, id=number)))
+    if resident is not None:
+        if resident.banned:
+            row.append(button(tr("✅ Unblock sender"), StaffCb(act=StaffAct.UNBLOCK, id=number)))
+        else:
+            row.append(button(tr("⛔ Block sender"), StaffCb(act=StaffAct.BLOCK, id=number)))
+    if row:
+        builder.row(*row)
+    return builder.as_markup()
+
+
+def ask_for_text(tr: Translator, submission: Submission, act: StaffAct, staff_name: str) -> Screen:
+    number = submission.public_number or ""
+    if act is StaffAct.ANSWER:
+        text = tr(
+            "✍️ %(name)s, reply to this message with the answer to № %(number)s. "
+            "The resident gets it in their language as you write it. /cancel stops.",
+            name=html(staff_name),
+            number=number,
+        )
+    else:
+        text = tr(
+            "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on "
+            "№ %(number)s. The resident gets the decision with your reason. /cancel stops.",
+            name=html(staff_name),
+            number=number,
+            decision=status_label(tr, SubmissionStatus(act.value)),
+        )
+    return Screen(text, None)
+
+
+def force_reply(tr: Translator) -> ForceReply:
+    return ForceReply(selective=True, input_field_placeholder=tr("Your text"))
+
+
+def done(tr: Translator, submission: Submission) -> str:
+    return tr("Saved for № %(number)s.", number=submission.public_number or "")
+
+
+def undelivered(tr: Translator) -> str:
+    return tr("⚠️ The resident could not be reached (they blocked the bot or erased their data).")
+
+
+def not_staff(tr: Translator) -> str:
+    return tr("Only the municipality's staff can do this.")
+
+
+def staff_cancelled(tr: Translator) -> str:
+    return tr("Stopped; nothing was saved.")
+
+
+def staff_help(tr: Translator) -> str:
+    return tr(
+        "<b>Staff</b>\n\n"
+        "Every new proposal and question appears here as a card. Its buttons answer it, "
+        "decide on it (each decision asks for a reason), mark it as spam or block the "
+        "sender; replying to a card with text answers it too.\n\n"
+        "/export – the submissions of a consultation as CSV, XLSX or JSON\n"
+        "/report – the report to publish after a consultation (DOCX or XLSX)\n"
+        "/stats – numbers and a chart per consultation"
+    )
+
+
+def pick_consultation(
+    tr: Translator, tool: StaffTool, consultations: Sequence[Consultation]
+) -> Screen:
+    prompt = {
+        StaffTool.EXPORT: tr("Export the submissions of which consultation?"),
+        StaffTool.REPORT: tr("The report of which consultation?"),
+        StaffTool.STATS: tr("Statistics of which consultation?"),
+    }[tool]
+    builder = InlineKeyboardBuilder()
+    for consultation in consultations:
+        title = pick(consultation.title, tr.locale, consultation.original_language).text
+        builder.row(button(title, StaffToolCb(tool=tool, consultation_id=consultation.id)))
+    if tool is not StaffTool.REPORT:
+        builder.row(button(tr("✍️ General channel"), StaffToolCb(tool=tool, consultation_id=0)))
+    return Screen(prompt, builder.as_markup())
+
+
+def pick_format(tr: Translator, tool: StaffTool, consultation_id: int) -> Screen:
+    formats = EXPORT_FORMATS if tool is StaffTool.EXPORT else REPORT_FORMATS
+    builder = InlineKeyboardBuilder()
+    builder.row(
+        *(
+            button(fmt.upper(), StaffToolCb(tool=tool, consultation_id=consultation_id, format=fmt))
+            for fmt in formats
+        )
+    )
+    return Screen(tr("Which format?"), builder.as_markup())
+
+
+# --- what the resident receives ----------------------------------------------------
+
+
+def answer_notice(tr: Translator, submission: Submission) -> str:
+    return tr(
+        "💬 <b>An answer to your %(kind)s № %(number)s</b>\n\n%(answer)s",
+        kind=kind_label(tr, submission.kind),
+        number=submission.public_number or "",
+        answer=html(submission.answer or ""),
+    )
+
+
+def decision_notice(tr: Translator, submission: Submission) -> str:
+    return tr(
+        "📋 <b>A decision on your %(kind)s № %(number)s: %(decision)s</b>\n\nReason: %(reason)s",
+        kind=kind_label(tr, submission.kind),
+        number=submission.public_number or "",
+        decision=status_label(tr, submission.status),
+        reason=html(submission.decision_reason or ""),
+    )
+
+
+def banned(tr: Translator) -> Screen:
+    return Screen(
+        tr(
+            "You can no longer send proposals or questions here. If you think this is a "
+            "mistake, please contact the municipality."
+        ),
+        main_menu(tr),
+    )
