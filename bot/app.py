@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from contextlib import suppress
 from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, system_clock
@@ -17,9 +19,17 @@ from bot.config import Settings
 from bot.conversation import create_storage
 from bot.flood import MessageRateMiddleware
 from bot.i18n import Catalogs
-from bot.middlewares import DatabaseMiddleware, InFlightMiddleware, ResidentMiddleware
+from bot.metrics import Metrics
+from bot.middlewares import (
+    DatabaseMiddleware,
+    InFlightMiddleware,
+    MetricsMiddleware,
+    OncePerUpdateMiddleware,
+    ResidentMiddleware,
+)
 from bot.notify.notifier import Notifier, sync_all
 from bot.telegram_client import build_bot
+from bot.webhook import register_webhook, webhook_app
 from handlers import build_router
 from handlers.staff import post_missing_cards
 from storage.database import create_engine, create_session_factory
@@ -57,6 +67,7 @@ def build_dispatcher(
     *,
     clock: Clock = system_clock,
     in_flight: InFlightMiddleware | None = None,
+    metrics: Metrics | None = None,
 ) -> Dispatcher:
     """The dispatcher with everything a handler may ask for as a parameter."""
     storage, isolation = create_storage(settings, session_factory)
@@ -67,15 +78,31 @@ def build_dispatcher(
         catalogs=catalogs,
         clock=clock,
         session_factory=session_factory,
+        metrics=metrics or Metrics(),
     )
-    dispatcher.update.outer_middleware(in_flight or InFlightMiddleware())
+    _outermost(dispatcher, in_flight or InFlightMiddleware())
+    dispatcher.update.outer_middleware(MetricsMiddleware(dispatcher["metrics"]))
     dispatcher.update.outer_middleware(DatabaseMiddleware(session_factory))
+    dispatcher.update.outer_middleware(OncePerUpdateMiddleware())
     dispatcher.update.outer_middleware(ResidentMiddleware(settings, catalogs))
     if settings.messages_per_minute:
         dispatcher.message.outer_middleware(MessageRateMiddleware(settings.messages_per_minute))
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher
+
+
+def _outermost(dispatcher: Dispatcher, middleware: InFlightMiddleware) -> None:
+    """Put `middleware` before aiogram's own (errors, user context, FSM): an update that
+    waits for its person's lock in the FSM middleware is in flight too, and a stop must
+    let it finish."""
+    manager = dispatcher.update.outer_middleware
+    own = list(manager)
+    for item in own:
+        manager.unregister(item)
+    manager(middleware)
+    for item in own:
+        manager(item)
 
 
 @dataclass
@@ -90,25 +117,34 @@ class Application:
         self.engine = create_engine(self.settings.database_url)
         self.session_factory = create_session_factory(self.engine)
         self.in_flight = InFlightMiddleware()
+        self.metrics = Metrics()
         self.dispatcher = build_dispatcher(
             self.settings,
             self.session_factory,
             self.catalogs,
             clock=self.clock,
             in_flight=self.in_flight,
+            metrics=self.metrics,
         )
-        self.polling = asyncio.Event()
-        self.dispatcher.startup.register(self._polling_began)
+        self.started = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self.dispatcher.startup.register(self._began)
         self.dispatcher.startup.register(self._post_missing_cards)
         self.dispatcher.startup.register(self._start_notifier)
         self.dispatcher.shutdown.register(self._stop_notifier)
         self.dispatcher.shutdown.register(self._let_updates_finish)
 
-    async def run(self, *, handle_signals: bool = True) -> None:
-        bot = build_bot(self.settings)
+    async def run(self, *, handle_signals: bool = True, webhook: bool = False) -> None:
+        """Long-poll Telegram, or (`webhook`) serve Telegram's webhook, until stopped."""
+        bot = build_bot(self.settings, metrics=self.metrics)
         sender_bot = build_bot(self.settings, wait_on_429=False)
         self.notifier = Notifier(
-            sender_bot, self.session_factory, self.catalogs, self.settings, self.clock
+            sender_bot,
+            self.session_factory,
+            self.catalogs,
+            self.settings,
+            self.clock,
+            metrics=self.metrics,
         )
         self.dispatcher["notifier"] = self.notifier
         try:
@@ -116,28 +152,49 @@ class Application:
             async with self.session_factory.begin() as session:
                 await sync_all(session, self.settings)
             await register_commands(bot, self.catalogs, self.settings.default_locale)
-            await self.dispatcher.start_polling(
-                bot,
-                handle_signals=handle_signals,
-                allowed_updates=self.dispatcher.resolve_used_update_types(),
-            )
+            if webhook:
+                await self._serve_webhook(bot, handle_signals)
+            else:
+                await self.dispatcher.start_polling(
+                    bot,
+                    handle_signals=handle_signals,
+                    allowed_updates=self.dispatcher.resolve_used_update_types(),
+                )
         finally:
             await bot.session.close()
             await sender_bot.session.close()
             await self.engine.dispose()
 
+    async def _serve_webhook(self, bot: Bot, handle_signals: bool) -> None:
+        app = webhook_app(self.dispatcher, bot, self.settings, self.engine, self.metrics)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.webhook_host, self.settings.webhook_port)
+        await site.start()
+        # Registered once the server listens, so Telegram's first delivery finds it.
+        await register_webhook(bot, self.dispatcher, self.settings)
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for stop_signal in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(stop_signal, self._stop_requested.set)
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await runner.cleanup()  # the dispatcher's shutdown: updates in hand finish
+
     async def stop(self) -> None:
-        # A stop asked for while the bot is still starting waits for polling to begin.
+        # A stop asked for while the bot is still starting waits for it to begin.
         try:
             async with asyncio.timeout(STARTUP_SECONDS):
-                await self.polling.wait()
+                await self.started.wait()
         except TimeoutError:
             return
-        with suppress(RuntimeError):  # polling already ended
+        self._stop_requested.set()
+        with suppress(RuntimeError):  # not polling, or polling already ended
             await self.dispatcher.stop_polling()
 
-    async def _polling_began(self) -> None:
-        self.polling.set()
+    async def _began(self) -> None:
+        self.started.set()
 
     async def _start_notifier(self) -> None:
         await self.notifier.start()

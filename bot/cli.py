@@ -46,9 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _configure_logging(args: argparse.Namespace) -> None:
     # The demo's terminal is a chat: only warnings (a bot error, a request the
     # stand-in refused) interrupt it, unless asked for more with -v.
-    quiet = args.command == "demo" or (args.command is None and not os.environ.get("BOT_TOKEN"))
+    # The doctor's report is its output: logs only for what goes wrong.
+    quiet = args.command in ("demo", "doctor") or (
+        args.command is None and not os.environ.get("BOT_TOKEN")
+    )
     level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Text or JSON lines (LOG_FORMAT), without the token in any record.
+    from bot.logs import configure_logging
+
+    configure_logging(level)
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -59,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more detailed logs")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="run the bot against Telegram (needs BOT_TOKEN)")
+    run = commands.add_parser("run", help="run the bot against Telegram (needs BOT_TOKEN)")
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve Telegram's webhook (WEBHOOK_URL, WEBHOOK_SECRET) instead of long polling",
+    )
     demo = commands.add_parser("demo", help="try the bot locally in this terminal")
     demo.add_argument(
         "--language",
@@ -70,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations up to the newest")
+    commands.add_parser(
+        "doctor", help="check settings, database, migrations, Redis, Telegram and the staff chat"
+    )
     content = commands.add_parser("content", help="consultation files")
     content_commands = content.add_subparsers(dest="content_command", required=True)
     load = content_commands.add_parser("load", help="validate and load consultation files")
@@ -101,13 +115,17 @@ def _parser() -> argparse.ArgumentParser:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command or ("run" if settings.token else "demo")
     if command == "run":
-        return await _run(settings)
+        return await _run(settings, webhook=getattr(args, "webhook", False))
     if command == "demo":
         from bot.demo import run_demo
 
         return await run_demo(settings, language=getattr(args, "language", None))
     if command == "db":
         return await _db_upgrade(settings)
+    if command == "doctor":
+        from bot.doctor import run_doctor
+
+        return await run_doctor(settings)
     if command == "export":
         from bot.export.cli import run_export
 
@@ -121,13 +139,17 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return await _load_content(settings, args.paths)
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, *, webhook: bool) -> int:
     from bot.app import Application, DatabaseNotReady
 
     if settings.token is None:
         return _fail("setting BOT_TOKEN: is needed for `civicbot run` (or try `civicbot demo`)", 2)
+    webhook = webhook or settings.webhook_url is not None
+    for name in ("webhook_url", "webhook_secret"):
+        if webhook and getattr(settings, name) is None:
+            return _fail(f"setting {name.upper()}: is needed for webhook mode", 2)
     try:
-        await Application(settings).run()
+        await Application(settings).run(webhook=webhook)
     except DatabaseNotReady as error:
         return _fail(str(error))
     return 0

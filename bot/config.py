@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     broadcast_per_second: float = Field(default=30.0, ge=0)
     notifier_poll_seconds: float = Field(default=30.0, gt=0)
     notifier_lease_seconds: float = Field(default=60.0, gt=0)
+    # Webhook mode: Telegram posts updates to WEBHOOK_URL + WEBHOOK_PATH with the secret
+    # in a header; the bot listens on WEBHOOK_HOST:WEBHOOK_PORT (behind a TLS proxy).
+    webhook_url: str | None = None
+    webhook_path: str = "/telegram"
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -68,6 +75,35 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_webhook_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the public https:// address Telegram posts to")
+        return value.rstrip("/") if value else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 of A-Z a-z 0-9 _ -.
+        if value is not None:
+            secret = value.get_secret_value()
+            if not (0 < len(secret) <= 256 and all(c.isalnum() or c in "_-" for c in secret)):
+                raise ValueError("must be 1-256 characters of letters, digits, _ and -")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
         return value
 
     @field_validator("redis_url", mode="before")

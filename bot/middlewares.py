@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.enums import ChatType
-from aiogram.types import Chat, TelegramObject, User
+from aiogram.types import Chat, TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.i18n import Catalogs
-from storage.repositories import ResidentRepository
+from bot.metrics import Metrics
+from storage.repositories import ResidentRepository, UpdateLog
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -93,3 +95,31 @@ class InFlightMiddleware(BaseMiddleware):
         except TimeoutError:
             return False
         return True
+
+
+class OncePerUpdateMiddleware(BaseMiddleware):
+    """An update already acted on is dropped: a Telegram retry of a webhook delivery, or
+    one handed out again after a crash, never acts twice."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        if not await UpdateLog(data["session"]).first_time(event.update_id, data["clock"]()):
+            return None
+        return await handler(event, data)
+
+
+class MetricsMiddleware(BaseMiddleware):
+    """Counts updates by type and times their handling."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        kind = event.event_type
+        started = time.perf_counter()
+        try:
+            return await handler(event, data)
+        finally:
+            self.metrics.updates.labels(kind).inc()
+            self.metrics.handling_seconds.labels(kind).observe(time.perf_counter() - started)

@@ -20,6 +20,7 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import LinkPreviewOptions
 
 from bot.config import Settings
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,12 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
     a wait longer than `max_wait` seconds is given up on and raised to the caller.
     """
 
-    def __init__(self, *, max_wait: float = 10.0, attempts: int = 3) -> None:
+    def __init__(
+        self, *, max_wait: float = 10.0, attempts: int = 3, metrics: Metrics | None = None
+    ) -> None:
         self.max_wait = max_wait
         self.attempts = attempts
+        self.metrics = metrics
 
     async def __call__(
         self,
@@ -45,6 +49,8 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
+                if self.metrics is not None:
+                    self.metrics.too_many_requests.inc()
                 if attempt == self.attempts or error.retry_after > self.max_wait:
                     raise
                 log.info(
@@ -54,14 +60,16 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         raise AssertionError("unreachable")
 
 
-def build_bot(settings: Settings, *, wait_on_429: bool = True) -> Bot:
+def build_bot(
+    settings: Settings, *, wait_on_429: bool = True, metrics: Metrics | None = None
+) -> Bot:
     """The bot's client; `wait_on_429=False` for the broadcast sender, which pauses all
     its sending on a 429 rather than one request."""
     if settings.token is None:
         raise ValueError("BOT_TOKEN is needed to talk to Telegram")
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
     if wait_on_429:
-        session.middleware(RetryAfterMiddleware())
+        session.middleware(RetryAfterMiddleware(metrics=metrics))
     # link_preview (not link_preview_is_disabled, which fills a deprecated parameter).
     defaults = DefaultBotProperties(
         parse_mode=ParseMode.HTML, link_preview=LinkPreviewOptions(is_disabled=True)

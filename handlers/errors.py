@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import ErrorEvent
 
 from bot.i18n import Translator
@@ -19,7 +21,10 @@ async def on_error(event: ErrorEvent, bot: Bot, tr: Translator | None = None) ->
     if chat_id is None or tr is None:
         return
     if update.callback_query is not None:
-        await update.callback_query.answer()
+        # Usually answered already (the answering middleware does it even on errors);
+        # not when the failure came before it, in an update-level middleware.
+        with suppress(TelegramBadRequest):
+            await update.callback_query.answer()
     await bot.send_message(
         chat_id, tr("Sorry, something went wrong on our side. Please try again in a moment.")
     )

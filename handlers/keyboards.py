@@ -7,15 +7,21 @@ an id that no longer exists is answered politely by the handler that reads it.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from pydantic import Field
 
 from bot.i18n import LANGUAGE_NAMES, Translator
 from storage.models import SubmissionKind
 
 MAX_BUTTON_LABEL = 60
+# A database id (PostgreSQL's integer): forged data outside this range is a stale button,
+# not a query the database refuses.
+DbId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Page = Annotated[int, Field(ge=0, le=10_000)]
 
 
 class MenuAction(StrEnum):
@@ -37,20 +43,20 @@ class LanguageCb(CallbackData, prefix="l"):
 
 
 class ListCb(CallbackData, prefix="ls"):
-    page: int = 0
+    page: Page = 0
 
 
 class ConsultationCb(CallbackData, prefix="c"):
-    id: int
+    id: DbId
 
 
 class ContentsCb(CallbackData, prefix="t"):
-    consultation_id: int
+    consultation_id: DbId
 
 
 class SectionCb(CallbackData, prefix="s"):
-    id: int
-    page: int = 0
+    id: DbId
+    page: Page = 0
 
 
 class SubmitCb(CallbackData, prefix="w"):
@@ -58,8 +64,8 @@ class SubmitCb(CallbackData, prefix="w"):
     and optionally one of its sections."""
 
     kind: SubmissionKind
-    consultation_id: int = 0
-    section_id: int = 0
+    consultation_id: DbId = 0
+    section_id: DbId = 0
 
 
 class DraftAction(StrEnum):
@@ -80,7 +86,7 @@ class DraftCb(CallbackData, prefix="d"):
 
 
 class MineCb(CallbackData, prefix="my"):
-    page: int = 0
+    page: Page = 0
 
 
 class ForgetAction(StrEnum):
@@ -162,7 +168,7 @@ class StaffCb(CallbackData, prefix="sc"):
     """A staff button on a submission's card. Rights are checked on every press."""
 
     act: StaffAct
-    id: int
+    id: DbId
 
 
 class StaffTool(StrEnum):
@@ -175,7 +181,7 @@ class StaffToolCb(CallbackData, prefix="st"):
     """/export, /report, /stats: the consultation (0: the general channel), then a format."""
 
     tool: StaffTool
-    consultation_id: int
+    consultation_id: DbId
     format: str = ""
 
 
@@ -188,7 +194,7 @@ class FollowCb(CallbackData, prefix="fo"):
     """Follow (on) or stop following a consultation; 0 means every new consultation.
     `origin` is the screen to show again afterwards."""
 
-    consultation_id: int
+    consultation_id: DbId
     on: bool
     origin: FollowFrom = FollowFrom.NOTIFICATIONS
 
@@ -202,7 +208,7 @@ class BroadcastStep(StrEnum):
 class BroadcastCb(CallbackData, prefix="bc"):
     step: BroadcastStep
     audience: str = ""
-    consultation_id: int = 0
+    consultation_id: DbId = 0
     key: str = ""  # the confirmed draft: a stale or doubled confirmation sends nothing
 
 

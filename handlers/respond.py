@@ -17,7 +17,8 @@ async def show(target: Message | CallbackQuery, screen: Screen) -> None:
         await target.answer(screen.text, reply_markup=screen.markup)
         return
     message = target.message
-    if isinstance(message, Message):
+    # Only a text message can become another screen; a document or photo is answered anew.
+    if isinstance(message, Message) and message.text is not None:
         if _already_shows(message, screen):
             return  # a second tap on the same button: Telegram would refuse the edit
         try:

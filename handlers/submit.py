@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
+from bot.metrics import Metrics
 from bot.submissions import (
     PRIVACY_NOTICE_VERSION,
     Draft,
@@ -32,7 +33,7 @@ from handlers import views
 from handlers.keyboards import DraftAction, DraftCb, MenuAction, MenuCb, SubmitCb
 from handlers.respond import show
 from handlers.staff import publish_card
-from storage.models import Resident
+from storage.models import Resident, Submission
 from storage.repositories import FollowRepository, SubmissionRepository
 
 ATTACHABLE = {"photo", "document", "location"}
@@ -111,6 +112,7 @@ async def on_draft_button(
     settings: Settings,
     bot: Bot,
     catalogs: Catalogs,
+    metrics: Metrics,
 ) -> None:
     earlier = await SubmissionRepository(session).by_draft_key(callback_data.key)
     if earlier is not None:  # sent already: a second tap, or the update came twice
@@ -149,9 +151,11 @@ async def on_draft_button(
         await state.set_data(draft.to_state())
         await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
     elif action is DraftAction.SEND:
-        await _send(
-            query, draft, target, state, session, resident, tr, clock, settings, bot, catalogs
-        )
+        sent = await _send(query, draft, target, state, session, resident, tr, clock, settings)
+        if sent is not None:
+            metrics.submissions.labels(sent.kind.value).inc()
+            if await publish_card(bot, session, settings, catalogs, sent):
+                await session.commit()
 
 
 async def _send(
@@ -164,20 +168,19 @@ async def _send(
     tr: Translator,
     clock: Clock,
     settings: Settings,
-    bot: Bot,
-    catalogs: Catalogs,
-) -> None:
+) -> Submission | None:
+    """Store the draft and answer the resident; the new submission, if one was made."""
     now = clock()
     if resident.banned:
         await state.clear()
         await show(query, staff_screens.banned(tr))
-        return
+        return None
     phase = not_accepting(target, now)
     if phase is not None:  # it closed while the resident was writing
         assert target.consultation is not None
         await state.clear()
         await show(query, screens.not_accepting(tr, target.consultation, phase))
-        return
+        return None
     outcome = await send(
         session,
         resident,
@@ -192,21 +195,18 @@ async def _send(
         zone = target.consultation.timezone if target.consultation else "UTC"
         preview = screens.preview(tr, draft, target, query.from_user.full_name)
         await show(query, preview.after(screens.too_many(tr, outcome.retry_at, zone)))
-        return
+        return None
     # "Received" is said only once the submission is safely in the database.
     await session.commit()
     await state.clear()
     if isinstance(outcome, Duplicate):
         await show(query, screens.duplicate(tr, outcome.submission))
-        return
+        return None
     offer = target.consultation is not None and not await FollowRepository(session).follows(
         resident.id, target.consultation.id
     )
     await show(query, screens.receipt(tr, outcome.submission, target, now, offer_to_follow=offer))
-    if isinstance(outcome, Sent) and await publish_card(
-        bot, session, settings, catalogs, outcome.submission
-    ):
-        await session.commit()
+    return outcome.submission if isinstance(outcome, Sent) else None
 
 
 async def write_text(

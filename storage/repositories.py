@@ -24,6 +24,7 @@ from storage.models import (
     NoticeKind,
     NoticeStatus,
     Phase,
+    ProcessedUpdate,
     Resident,
     Section,
     StaffAction,
@@ -487,3 +488,25 @@ class LeaseRepository:
 
     async def release(self, name: str, holder: str) -> None:
         await self.session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+
+class UpdateLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first_time(self, update_id: int, now: datetime) -> bool:
+        """Record the update; False when it was already acted on (or is being, elsewhere:
+        the unique key makes the second one wait for the first to commit)."""
+        inserted = await self.session.scalar(
+            _insert_for(self.session)(ProcessedUpdate)
+            .values(update_id=update_id, processed_at=now)
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(ProcessedUpdate.update_id)
+        )
+        return inserted is not None
+
+    async def forget_before(self, moment: datetime) -> int:
+        result = await self.session.execute(
+            delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < moment)
+        )
+        return result.rowcount or 0

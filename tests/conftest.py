@@ -90,7 +90,7 @@ class RunningBot:
     async def start(self) -> None:
         self.app = Application(self.settings, clock=self.clock)
         self._task = asyncio.create_task(self.app.run(handle_signals=False))
-        await asyncio.wait_for(self.app.polling.wait(), 10)
+        await asyncio.wait_for(self.app.started.wait(), 10)
 
     async def stop(self) -> None:
         if self.app is not None and self._task is not None:

@@ -299,3 +299,18 @@ async def test_deliveries_are_one_per_resident(running_bot: RunningBot, resident
     async with running_bot.app.session_factory() as session:
         deliveries = list(await session.scalars(select(Delivery)))
     assert len(deliveries) == 1 and deliveries[0].telegram_message_id is not None
+
+
+async def test_an_expired_notice_stays_expired_until_its_date_moves(
+    running_bot: RunningBot, bot_settings: Settings, clock: Clock
+) -> None:
+    from bot.notify.notifier import sync_all
+
+    assert running_bot.app is not None
+    await running_bot.app.notifier.tick()  # Kazanlak's notices (2021) expire
+    before = await _notices(running_bot, "kazanlak-ipd-2021-2027")
+    assert before["deadline7d"].status is NoticeStatus.EXPIRED
+    async with running_bot.app.session_factory.begin() as session:
+        await sync_all(session, bot_settings)  # what every tick does
+    after = await _notices(running_bot, "kazanlak-ipd-2021-2027")
+    assert after["deadline7d"].status is NoticeStatus.EXPIRED

@@ -23,11 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs
+from bot.metrics import Metrics
 from bot.notify import planner
 from bot.notify.messages import progress_text
 from bot.notify.sender import Progress, Sender, SendLimits
 from storage.models import Consultation, Notice, NoticeStatus
-from storage.repositories import DeliveryRepository, LeaseRepository, NoticeRepository
+from storage.repositories import (
+    DeliveryRepository,
+    LeaseRepository,
+    NoticeRepository,
+    UpdateLog,
+)
 
 log = logging.getLogger(__name__)
 LEASE = "notifier"
@@ -42,6 +48,7 @@ class Notifier:
         settings: Settings,
         clock: Clock,
         limits: SendLimits | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.bot = bot
         self.session_factory = session_factory
@@ -56,6 +63,7 @@ class Notifier:
             settings.default_locale,
             clock,
             limits or SendLimits(per_second=settings.broadcast_per_second or None),
+            metrics=metrics,
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._wake = asyncio.Event()
@@ -111,6 +119,8 @@ class Notifier:
         async with self.session_factory.begin() as session:
             # Consultation files may have been loaded since: their dates decide the plan.
             await sync_all(session, self.settings)
+            # Telegram keeps an update for a day at most: older records can go.
+            await UpdateLog(session).forget_before(now - timedelta(days=2))
             notices = NoticeRepository(session)
             for notice in await notices.due(now):
                 consultation = (

@@ -93,11 +93,22 @@ async def sync(
                     due_at=planned.due_at,
                 )
             )
-        elif notice.status in (NoticeStatus.PLANNED, NoticeStatus.CANCELLED, NoticeStatus.EXPIRED):
-            if notice.due_at != planned.due_at or notice.status is not NoticeStatus.PLANNED:
-                notice.due_at = planned.due_at
-                notice.status = NoticeStatus.PLANNED
+        elif _replan(notice, planned):
+            notice.due_at = planned.due_at
+            notice.status = NoticeStatus.PLANNED
     for key, notice in existing.items():
         if key not in wanted and notice.status is NoticeStatus.PLANNED:
             notice.status = NoticeStatus.CANCELLED
     await session.flush()
+
+
+def _replan(notice: Notice, planned: Planned) -> bool:
+    """Planned notices follow their date; a cancelled one comes back (the consultation
+    was published again); an expired one only when its date moved (it may make sense
+    again). Sent ones stay sent."""
+    moved = notice.due_at != planned.due_at
+    if notice.status is NoticeStatus.PLANNED:
+        return moved
+    if notice.status is NoticeStatus.CANCELLED:
+        return True
+    return notice.status is NoticeStatus.EXPIRED and moved

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.i18n import Catalogs
+from bot.metrics import Metrics
 from bot.notify import messages
 from storage.models import (
     Consultation,
@@ -105,8 +106,10 @@ class Sender:
         default_locale: str,
         clock: Clock,
         limits: SendLimits | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.bot = bot
+        self.metrics = metrics
         self.session_factory = session_factory
         self.catalogs = catalogs
         self.default_locale = default_locale
@@ -205,6 +208,8 @@ class Sender:
                 sent = await self.bot.send_message(resident.chat_id, text, reply_markup=markup)  # type: ignore[arg-type]
             except TelegramRetryAfter as error:
                 progress.too_many_requests += 1
+                if self.metrics is not None:
+                    self.metrics.too_many_requests.inc()
                 self.gate.pause(error.retry_after)  # everyone waits, as Telegram asks
                 continue
             except TelegramForbiddenError as error:
@@ -244,6 +249,8 @@ class Sender:
         message_id: int | None = None,
         error: str | None = None,
     ) -> None:
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(status.value).inc()
         async with self.session_factory.begin() as session:
             await DeliveryRepository(session).finish(
                 delivery_id,
