@@ -155,6 +155,8 @@ class Application:
             if webhook:
                 await self._serve_webhook(bot, handle_signals)
             else:
+                # A webhook left from webhook mode would make getUpdates fail forever.
+                await bot.delete_webhook(drop_pending_updates=False)
                 await self.dispatcher.start_polling(
                     bot,
                     handle_signals=handle_signals,

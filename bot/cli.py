@@ -7,6 +7,9 @@ civicbot db upgrade      apply database migrations
 civicbot content load    validate and load consultation files
 civicbot export          a consultation's submissions as CSV, XLSX or JSON
 civicbot report          a consultation's report (справка) as DOCX or XLSX
+civicbot content withdraw  withdraw a consultation (its reminders are cancelled)
+civicbot doctor          check settings, database, migrations, Redis, Telegram, staff chat
+civicbot run --webhook   serve Telegram's webhook instead of long polling
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError, load_settings
 from bot.content import ContentError, load_consultations, read_consultation_files
+from bot.notify.notifier import sync_all
 from storage.database import create_engine, create_session_factory
 from storage.migrate import upgrade
 
@@ -88,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     content_commands = content.add_subparsers(dest="content_command", required=True)
     load = content_commands.add_parser("load", help="validate and load consultation files")
     load.add_argument("paths", nargs="+", type=Path, help="YAML files or folders of them")
+    withdraw = content_commands.add_parser(
+        "withdraw",
+        help="withdraw a consultation: residents no longer see it, its reminders are cancelled"
+        " (loading its file again publishes it again)",
+    )
+    withdraw.add_argument("slug")
     export = commands.add_parser("export", help="export a consultation's submissions")
     export.add_argument(
         "--consultation",
@@ -136,6 +146,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.export.cli import run_report
 
         return await run_report(settings, args.consultation, args.format, args.output)
+    if args.content_command == "withdraw":
+        return await _withdraw(settings, args.slug)
     return await _load_content(settings, args.paths)
 
 
@@ -165,6 +177,21 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+async def _withdraw(settings: Settings, slug: str) -> int:
+    from bot.content import withdraw
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            found = await withdraw(session, slug, settings)
+    finally:
+        await engine.dispose()
+    if not found:
+        return _fail(f"no consultation {slug!r}")
+    print(f"withdrawn: {slug}")
+    return 0
+
+
 async def _load_content(settings: Settings, paths: list[Path]) -> int:
     files = read_consultation_files(paths)
     engine = create_engine(settings.database_url)
@@ -174,6 +201,7 @@ async def _load_content(settings: Settings, paths: list[Path]) -> int:
         session_factory = create_session_factory(engine)
         async with session_factory.begin() as session:
             report = await load_consultations(session, [item.consultation for item in files])
+            await sync_all(session, settings)  # their notices are planned at once
     finally:
         await engine.dispose()
     for label, slugs in (

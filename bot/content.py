@@ -27,7 +27,7 @@ from pydantic import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Locale
+from bot.config import Locale, Settings
 from storage.models import Consultation, ConsultationKind, ConsultationStatus, Section
 from storage.repositories import ConsultationRepository
 
@@ -446,3 +446,17 @@ def _flatten(
     for section in sections:
         yield section, parent_number, depth
         yield from _flatten(section.sections, section.number, depth + 1)
+
+
+async def withdraw(session: AsyncSession, slug: str, settings: Settings) -> bool:
+    """Hide a consultation from residents and cancel its planned notices."""
+    from bot.notify import planner
+
+    consultation = await ConsultationRepository(session).by_slug(slug)
+    if consultation is None:
+        return False
+    consultation.status = ConsultationStatus.WITHDRAWN
+    # The next load of its file publishes it again, even if nothing in the file changed.
+    consultation.source_digest = ""
+    await planner.sync(session, consultation, settings.reminder_days, settings.reminder_hour)
+    return True

@@ -110,7 +110,7 @@ async def on_step(
     notice = Notice(
         kind=NoticeKind.BROADCAST,
         consultation_id=data["consultation_id"] or None,
-        offset_key=f"broadcast-{data['key']}",
+        offset_key=data["key"],  # one notice per confirmed draft
         audience=Audience(data["audience"]),
         due_at=clock(),
         status=NoticeStatus.SENDING,

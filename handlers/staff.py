@@ -498,7 +498,8 @@ async def refuse(
 ) -> None:
     """A staff button or command from someone without staff rights: refused, logged."""
     assert event.from_user is not None
-    what = event.data if isinstance(event, CallbackQuery) else (event.text or "")
+    # The button's data, or the command word only: what follows it is a person's text.
+    what = event.data if isinstance(event, CallbackQuery) else (event.text or "").split()[0]
     log.warning("refused staff action %r from user %s", what, event.from_user.id)
     await staff.refused(session, _actor(event.from_user), str(what))
     if callback_answer is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
@@ -18,15 +20,42 @@ def alembic_config(database_url: str) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database to `revision` on the given engine's connection."""
+    """Bring the database up to `revision`."""
+    await _migrate(engine, command.upgrade, revision)
 
-    def _upgrade(connection: object) -> None:
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the database back to `revision` (for an administrator undoing an upgrade)."""
+    await _migrate(engine, command.downgrade, revision)
+
+
+async def _migrate(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
+    def run(connection: object) -> None:
         config = alembic_config(str(engine.url))
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    async with engine.connect() as connection, foreign_keys_paused(connection):
+        await connection.run_sync(run)
+        await connection.commit()
+
+
+@asynccontextmanager
+async def foreign_keys_paused(connection: AsyncConnection) -> AsyncIterator[None]:
+    """SQLite alters a table by copying it and dropping the old one; with foreign keys on,
+    that drop would empty or null every reference to it (submissions would lose their
+    resident). So they are off during migrations, and checked once they are done."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+        if broken:
+            raise RuntimeError(f"migration left broken references: {broken[:5]}")
+    finally:
+        await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -314,3 +314,40 @@ async def test_an_expired_notice_stays_expired_until_its_date_moves(
         await sync_all(session, bot_settings)  # what every tick does
     after = await _notices(running_bot, "kazanlak-ipd-2021-2027")
     assert after["deadline7d"].status is NoticeStatus.EXPIRED
+
+
+async def test_withdrawing_a_consultation_cancels_its_notices_and_hides_it(
+    tmp_path, standin: TelegramStandIn
+) -> None:
+    from tests.conftest import EXAMPLES
+    from tests.processes import civicbot, environment, finish
+
+    env = environment(standin, f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    assert (await finish(await civicbot(env, "content", "load", str(EXAMPLES))))[0] == 0
+    code, errors = await finish(
+        await civicbot(env, "content", "withdraw", "stara-zagora-vision-2027")
+    )
+    assert code == 0, errors
+    code, errors = await finish(await civicbot(env, "content", "withdraw", "no-such-thing"))
+    assert code == 1 and errors.strip() == "civicbot: no consultation 'no-such-thing'"
+
+    from storage.database import create_engine, create_session_factory
+
+    engine = create_engine(env["DATABASE_URL"])
+    try:
+        async with create_session_factory(engine)() as session:
+            consultation = await session.scalar(
+                select(Consultation).where(Consultation.slug == "stara-zagora-vision-2027")
+            )
+            assert consultation is not None
+            assert consultation.status is ConsultationStatus.WITHDRAWN
+            notices = list(
+                await session.scalars(
+                    select(Notice).where(Notice.consultation_id == consultation.id)
+                )
+            )
+            assert notices and {n.status for n in notices} <= {NoticeStatus.CANCELLED}
+    finally:
+        await engine.dispose()
+    # Loading the file again publishes it again.
+    assert (await finish(await civicbot(env, "content", "load", str(EXAMPLES))))[0] == 0

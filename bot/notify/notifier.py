@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
@@ -205,10 +206,19 @@ class Notifier:
                 progress.eta(time.monotonic()),
                 finished,
             )
-            try:
-                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
-            except Exception as error:  # progress is a courtesy; sending goes on
-                log.info("broadcast progress not shown: %s", error)
+            # The summary must arrive: it waits out a 429 (a busy staff group's limit is
+            # 20 messages a minute); a progress step in between may simply be skipped.
+            for _ in range(5 if finished else 1):
+                try:
+                    await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+                    return
+                except TelegramRetryAfter as error:
+                    if not finished:
+                        return
+                    await asyncio.sleep(error.retry_after)
+                except TelegramAPIError as error:  # e.g. deleted by staff: sending goes on
+                    log.info("broadcast progress not shown: %s", error)
+                    return
 
         return report
 

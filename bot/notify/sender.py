@@ -163,10 +163,13 @@ class Sender:
                 for _ in range(min(self.limits.workers, len(batch)))
             ]
             await asyncio.gather(*workers)
-            if on_progress is not None:
+            if on_progress is not None and progress.left > 0:
                 await _maybe_await(on_progress(progress))
         if not self._stopping:
             await self._finish(notice_id)
+            progress.left = 0
+            if on_progress is not None:  # the summary, also for an audience of nobody
+                await _maybe_await(on_progress(progress))
         return progress
 
     async def _work(
@@ -201,23 +204,26 @@ class Sender:
     ) -> DeliveryStatus:
         assert resident.chat_id is not None
         backoff = self.limits.first_backoff
-        for attempt in range(1, self.limits.max_attempts + 1):
+        failures = 0
+        while True:
             await self._space_out(resident.chat_id)
             await self.gate.wait()
             try:
                 sent = await self.bot.send_message(resident.chat_id, text, reply_markup=markup)  # type: ignore[arg-type]
             except TelegramRetryAfter as error:
+                # Not a failure: Telegram says when; everyone waits, then this goes again.
                 progress.too_many_requests += 1
                 if self.metrics is not None:
                     self.metrics.too_many_requests.inc()
-                self.gate.pause(error.retry_after)  # everyone waits, as Telegram asks
+                self.gate.pause(error.retry_after)
                 continue
             except TelegramForbiddenError as error:
                 await self._record(delivery_id, DeliveryStatus.UNREACHABLE, error=error.message)
                 await self._unreachable(resident.id)
                 return DeliveryStatus.UNREACHABLE
             except (TelegramNetworkError, TelegramServerError) as error:
-                if attempt == self.limits.max_attempts:
+                failures += 1
+                if failures >= self.limits.max_attempts:
                     await self._record(delivery_id, DeliveryStatus.FAILED, error=str(error))
                     return DeliveryStatus.FAILED
                 await asyncio.sleep(backoff)
@@ -228,8 +234,6 @@ class Sender:
                 return DeliveryStatus.FAILED
             await self._record(delivery_id, DeliveryStatus.SENT, message_id=sent.message_id)
             return DeliveryStatus.SENT
-        await self._record(delivery_id, DeliveryStatus.FAILED, error="too many requests")
-        return DeliveryStatus.FAILED
 
     async def _space_out(self, chat_id: int) -> None:
         last = self._last_to_chat.get(chat_id)

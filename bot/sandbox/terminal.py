@@ -77,6 +77,9 @@ class _TerminalChat:
         self.settle_timeout = settle_timeout
         self.seen: dict[int, tuple[int, bool]] = {}
         self.pressed: list[str] = []
+        # How many bot messages the chat had when the person last wrote: the bot's answer
+        # is a message after those.
+        self.written_at: int | None = None
 
     def write(self, text: str, *, end: str = "\n") -> None:
         self.stdout.write(text + end)
@@ -93,8 +96,10 @@ class _TerminalChat:
             elif press is not None:
                 self.press(press)
             elif line.startswith(":"):
+                self.written_at = len(self.standin.messages(self.user))
                 self.send_special(line)
             else:
+                self.written_at = len(self.standin.messages(self.user))
                 self.standin.send_text(self.user, line)
         except (LookupError, ValueError) as error:
             # E.g. the bot deleted the message between printing and pressing.
@@ -149,7 +154,18 @@ class _TerminalChat:
         return with_buttons[-1]
 
     async def settle(self) -> None:
+        """Wait for what the input calls for (the answer to a press, a message after a
+        text), then for the bot to go quiet: a moment of silence alone can come while the
+        bot is still thinking."""
         try:
+            for query_id in self.pressed:
+                await self.standin.wait_callback_answer(query_id, timeout=self.settle_timeout)
+            if self.written_at is not None:
+                before, self.written_at = self.written_at, None
+                await self.standin.wait_for(
+                    lambda: len(self.standin.messages(self.user)) > before,
+                    timeout=self.settle_timeout,
+                )
             await self.standin.wait_idle(timeout=self.settle_timeout)
         except TimeoutError:
             self.write("(the bot is still busy or not running; showing what arrived so far)")

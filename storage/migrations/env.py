@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.database import create_engine
+from storage.migrate import foreign_keys_paused
 from storage.models import Base
 
 config = context.config
@@ -28,7 +29,7 @@ def _run(connection: Connection) -> None:
 async def _run_async(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
+        async with engine.connect() as connection, foreign_keys_paused(connection):
             await connection.run_sync(_run)
             await connection.commit()
     finally:
