@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Locale = Literal["bg", "sl", "en"]
@@ -147,6 +147,17 @@ class Settings(BaseSettings):
                 raise ValueError("must be Telegram user ids separated by commas") from None
         return value
 
+    @model_validator(mode="after")
+    def _lease_outlives_poll(self) -> Settings:
+        # The lease is renewed at each poll: a poll slower than the lease would let
+        # another process take over while this one still sends.
+        if self.notifier_poll_seconds >= self.notifier_lease_seconds:
+            raise ValueError(
+                "notifier_lease_seconds: must be longer than NOTIFIER_POLL_SECONDS "
+                f"({self.notifier_poll_seconds:g})"
+            )
+        return self
+
     @property
     def token(self) -> str | None:
         return self.bot_token.get_secret_value() if self.bot_token else None
@@ -161,6 +172,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         reason = first["msg"].removeprefix("Value error, ")
+        if first["loc"]:
+            name = str(first["loc"][0]).upper()
+        else:  # a rule over several settings says "<setting>: <reason>"
+            field_name, _, reason = reason.partition(": ")
+            name = field_name.upper()
         raise SettingsError(f"setting {name}: {reason}") from None

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import ErrorEvent
 
 from bot.i18n import Translator
@@ -20,11 +18,8 @@ async def on_error(event: ErrorEvent, bot: Bot, tr: Translator | None = None) ->
     chat_id = _private_chat_of(event)
     if chat_id is None or tr is None:
         return
-    if update.callback_query is not None:
-        # Usually answered already (the answering middleware does it even on errors);
-        # not when the failure came before it, in an update-level middleware.
-        with suppress(TelegramBadRequest):
-            await update.callback_query.answer()
+    # A button press is answered by the answering middleware, even on errors: a second
+    # answer would be refused. The message below says what happened.
     await bot.send_message(
         chat_id, tr("Sorry, something went wrong on our side. Please try again in a moment.")
     )

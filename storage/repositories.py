@@ -432,7 +432,7 @@ class DeliveryRepository:
         if ids:
             await self.session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids))
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
                 .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
             )
         return [(delivery, resident) for delivery, resident in rows]
