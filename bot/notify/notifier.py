@@ -69,6 +69,9 @@ class Notifier:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._wake = asyncio.Event()
         self._tick_lock = asyncio.Lock()
+        self._ticks = 0  # ticks under way, and an event set while there are none
+        self._no_tick = asyncio.Event()
+        self._no_tick.set()
         self._loop: asyncio.Task[None] | None = None
         self._leader = False
 
@@ -87,11 +90,18 @@ class Notifier:
         await self.tick()
 
     async def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
-        self.sender.stop()
+        self.sender.stop()  # from now on a tick does nothing and the sender claims no more
+        self.scheduler.pause()
         self._wake.set()
-        async with self._tick_lock:  # a tick under way finishes its transaction
-            pass
+        # APScheduler's shutdown cancels a job that is running: a tick in the middle of its
+        # transaction is let finish first (one just handed to the loop starts meanwhile).
+        await asyncio.sleep(0.1)
+        try:
+            async with asyncio.timeout(30):
+                await self._no_tick.wait()
+        except TimeoutError:
+            log.warning("a notifier tick was still running at stop")
+        self.scheduler.shutdown(wait=False)
         if self._loop is not None:
             try:
                 await asyncio.wait_for(self._loop, 15)
@@ -109,9 +119,16 @@ class Notifier:
 
     async def tick(self) -> None:
         """Renew the lease; turn what fell due into deliveries; schedule what comes."""
-        async with self._tick_lock:  # the poll and a due job may fire together
-            if not self.sender.stopping:
-                await self._tick()
+        self._ticks += 1
+        self._no_tick.clear()
+        try:
+            async with self._tick_lock:  # the poll and a due job may fire together
+                if not self.sender.stopping:
+                    await self._tick()
+        finally:
+            self._ticks -= 1
+            if not self._ticks:
+                self._no_tick.set()
 
     async def _tick(self) -> None:
         if not await self._hold_lease():
