@@ -23,7 +23,7 @@ catalogs: $(INSTALLED)
 	$(BIN)/pybabel extract -F locales/babel.cfg --no-default-keywords -k tr -k plural:1,2 -k N_ \
 		--no-location --sort-output --project civicbot --copyright-holder civicbot \
 		-o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales --no-location --width 100
+	$(BIN)/pybabel update -i locales/messages.pot -d locales --width 100
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

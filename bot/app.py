@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from contextlib import suppress
 from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,18 +18,15 @@ from bot.conversation import create_storage
 from bot.flood import MessageRateMiddleware
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
-from bot.middlewares import (
-    DatabaseMiddleware,
-    InFlightMiddleware,
-    MetricsMiddleware,
-    OncePerUpdateMiddleware,
-    ResidentMiddleware,
-)
+from bot.middlewares import DatabaseMiddleware, MetricsMiddleware, ResidentMiddleware
 from bot.notify.notifier import Notifier, sync_all
+from bot.notify.outbox import wake_on_commit
 from bot.telegram_client import build_bot
+from bot.updates import CommitBeforeNetwork, UpdateRunner, poll
 from bot.webhook import register_webhook, webhook_app
 from handlers import build_router
-from handlers.staff import post_missing_cards
+from handlers.callbacks import AnswerCallbackMiddleware
+from handlers.staff import queue_missing_cards, render_card
 from storage.database import create_engine, create_session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 
@@ -66,7 +61,6 @@ def build_dispatcher(
     catalogs: Catalogs,
     *,
     clock: Clock = system_clock,
-    in_flight: InFlightMiddleware | None = None,
     metrics: Metrics | None = None,
 ) -> Dispatcher:
     """The dispatcher with everything a handler may ask for as a parameter."""
@@ -80,29 +74,14 @@ def build_dispatcher(
         session_factory=session_factory,
         metrics=metrics or Metrics(),
     )
-    _outermost(dispatcher, in_flight or InFlightMiddleware())
     dispatcher.update.outer_middleware(MetricsMiddleware(dispatcher["metrics"]))
     dispatcher.update.outer_middleware(DatabaseMiddleware(session_factory))
-    dispatcher.update.outer_middleware(OncePerUpdateMiddleware())
     dispatcher.update.outer_middleware(ResidentMiddleware(settings, catalogs))
     if settings.messages_per_minute:
         dispatcher.message.outer_middleware(MessageRateMiddleware(settings.messages_per_minute))
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.callback_query.middleware(AnswerCallbackMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher
-
-
-def _outermost(dispatcher: Dispatcher, middleware: InFlightMiddleware) -> None:
-    """Put `middleware` before aiogram's own (errors, user context, FSM): an update that
-    waits for its person's lock in the FSM middleware is in flight too, and a stop must
-    let it finish."""
-    manager = dispatcher.update.outer_middleware
-    own = list(manager)
-    for item in own:
-        manager.unregister(item)
-    manager(middleware)
-    for item in own:
-        manager(item)
 
 
 @dataclass
@@ -116,27 +95,22 @@ class Application:
     def __post_init__(self) -> None:
         self.engine = create_engine(self.settings.database_url)
         self.session_factory = create_session_factory(self.engine)
-        self.in_flight = InFlightMiddleware()
         self.metrics = Metrics()
         self.dispatcher = build_dispatcher(
             self.settings,
             self.session_factory,
             self.catalogs,
             clock=self.clock,
-            in_flight=self.in_flight,
             metrics=self.metrics,
         )
+        self.runner = UpdateRunner(self.dispatcher, self.session_factory, self.clock)
         self.started = asyncio.Event()
         self._stop_requested = asyncio.Event()
-        self.dispatcher.startup.register(self._began)
-        self.dispatcher.startup.register(self._post_missing_cards)
-        self.dispatcher.startup.register(self._start_notifier)
-        self.dispatcher.shutdown.register(self._stop_notifier)
-        self.dispatcher.shutdown.register(self._let_updates_finish)
 
     async def run(self, *, handle_signals: bool = True, webhook: bool = False) -> None:
         """Long-poll Telegram, or (`webhook`) serve Telegram's webhook, until stopped."""
         bot = build_bot(self.settings, metrics=self.metrics)
+        bot.session.middleware(CommitBeforeNetwork())
         sender_bot = build_bot(self.settings, wait_on_429=False)
         self.notifier = Notifier(
             sender_bot,
@@ -145,44 +119,61 @@ class Application:
             self.settings,
             self.clock,
             metrics=self.metrics,
+            render_card=render_card,
         )
         self.dispatcher["notifier"] = self.notifier
+        wake_on_commit(self.session_factory, self.notifier.wake_outbox)
         try:
             await prepare_database(self.engine)
             async with self.session_factory.begin() as session:
                 await sync_all(session, self.settings)
+                queued = await queue_missing_cards(session, self.settings)
+            if queued:
+                log.info("%s staff cards were waiting: queued", queued)
             await register_commands(bot, self.catalogs, self.settings.default_locale)
-            if webhook:
-                await self._serve_webhook(bot, handle_signals)
-            else:
-                # A webhook left from webhook mode would make getUpdates fail forever.
-                await bot.delete_webhook(drop_pending_updates=False)
-                await self.dispatcher.start_polling(
-                    bot,
-                    handle_signals=handle_signals,
-                    allowed_updates=self.dispatcher.resolve_used_update_types(),
-                )
+            if handle_signals:
+                loop = asyncio.get_running_loop()
+                for stop_signal in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(stop_signal, self._stop_requested.set)
+            await self.notifier.start()
+            await self.runner.start(bot, only_consumer=not webhook)
+            await self.dispatcher.emit_startup(bot=bot, dispatcher=self.dispatcher, bots=[bot])
+            self.started.set()
+            try:
+                if webhook:
+                    await self._serve_webhook(bot)
+                else:
+                    # A webhook left from webhook mode would make getUpdates fail forever.
+                    await bot.delete_webhook(drop_pending_updates=False)
+                    allowed = self.dispatcher.resolve_used_update_types()
+                    await poll(bot, self.runner, allowed, self._stop_requested)
+            finally:
+                if not await self.runner.drain(DRAIN_SECONDS):
+                    log.warning("stopped with updates still in hand after %s s", DRAIN_SECONDS)
+                await self.notifier.stop()
+                await self.dispatcher.emit_shutdown(bot=bot, dispatcher=self.dispatcher, bots=[bot])
         finally:
             await bot.session.close()
             await sender_bot.session.close()
             await self.engine.dispose()
 
-    async def _serve_webhook(self, bot: Bot, handle_signals: bool) -> None:
-        app = webhook_app(self.dispatcher, bot, self.settings, self.engine, self.metrics)
+    async def _serve_webhook(self, bot: Bot) -> None:
+        app = webhook_app(self.runner, bot, self.settings, self.engine, self.metrics)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.webhook_host, self.settings.webhook_port)
         await site.start()
         # Registered once the server listens, so Telegram's first delivery finds it.
         await register_webhook(bot, self.dispatcher, self.settings)
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for stop_signal in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(stop_signal, self._stop_requested.set)
         try:
             await self._stop_requested.wait()
         finally:
-            await runner.cleanup()  # the dispatcher's shutdown: updates in hand finish
+            await runner.cleanup()
+
+    def busy(self) -> bool:
+        """Handling an update, or delivering what one queued (tests wait for this)."""
+        notifier = getattr(self, "notifier", None)
+        return self.runner.busy() or (notifier is not None and notifier.busy())
 
     async def stop(self) -> None:
         # A stop asked for while the bot is still starting waits for it to begin.
@@ -192,23 +183,3 @@ class Application:
         except TimeoutError:
             return
         self._stop_requested.set()
-        with suppress(RuntimeError):  # not polling, or polling already ended
-            await self.dispatcher.stop_polling()
-
-    async def _began(self) -> None:
-        self.started.set()
-
-    async def _start_notifier(self) -> None:
-        await self.notifier.start()
-
-    async def _stop_notifier(self) -> None:
-        await self.notifier.stop()
-
-    async def _post_missing_cards(self, bot: Bot) -> None:
-        posted = await post_missing_cards(bot, self.session_factory, self.settings, self.catalogs)
-        if posted:
-            log.info("posted %s staff cards that were waiting", posted)
-
-    async def _let_updates_finish(self) -> None:
-        if not await self.in_flight.drain(DRAIN_SECONDS):
-            log.warning("stopped with updates still in flight after %s s", DRAIN_SECONDS)

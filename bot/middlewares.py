@@ -1,11 +1,10 @@
-"""Dispatcher middlewares: a database session and the resident with their language."""
+"""Dispatcher middlewares: a database session per update, and the resident with their
+language."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -16,24 +15,31 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
-from storage.repositories import ResidentRepository, UpdateLog
+from bot.updates import UpdateUnit, already_acted, bind_session, update_session
+from storage.repositories import ResidentRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
-
-# The session of the update being handled, for code that is not handed it as a
-# parameter (the conversation state storage, called by aiogram).
-update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+__all__ = ["DatabaseMiddleware", "MetricsMiddleware", "ResidentMiddleware", "update_session"]
 
 
 class DatabaseMiddleware(BaseMiddleware):
-    """One session per update, committed when the handler returns, rolled back on error."""
+    """One session per update, committed when the handler returns (and before each call
+    to Telegram, see bot.updates), rolled back on error. An update that acted already
+    (delivered again after a crash, or retried by Telegram) is dropped here."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.session_factory = session_factory
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        unit: UpdateUnit = data.get("update_unit") or UpdateUnit(event.update_id)
+        unit.clock = unit.clock or data.get("clock")
+        data["update_unit"] = unit
         async with self.session_factory() as session:
+            bind_session(session, unit)
+            if await already_acted(session, event.update_id):
+                return None
             data["session"] = session
             token = update_session.set(session)
             try:
@@ -66,45 +72,6 @@ class ResidentMiddleware(BaseMiddleware):
             chosen = resident.language
             data["resident"] = resident
         data["tr"] = self.catalogs.for_person(chosen, telegram_language, self.default_locale)
-        return await handler(event, data)
-
-
-class InFlightMiddleware(BaseMiddleware):
-    """Counts updates being handled, so a stop can let them finish first."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        self._count += 1
-        self._idle.clear()
-        try:
-            return await handler(event, data)
-        finally:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.set()
-
-    async def drain(self, seconds: float) -> bool:
-        """Wait until nothing is in flight; False if `seconds` were not enough."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
-
-
-class OncePerUpdateMiddleware(BaseMiddleware):
-    """An update already acted on is dropped: a Telegram retry of a webhook delivery, or
-    one handed out again after a crash, never acts twice."""
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        assert isinstance(event, Update)
-        if not await UpdateLog(data["session"]).first_time(event.update_id, data["clock"]()):
-            return None
         return await handler(event, data)
 
 

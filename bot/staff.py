@@ -1,11 +1,17 @@
 """What staff do to submissions: answer, decide with a reason, mark spam, block the
-sender. Every action is written to the audit log in the same transaction."""
+sender. Every action is written to the audit log in the same transaction.
+
+An answer or a reason is asked for with a prompt: a message in the staff chat, bound to
+one submission and one act. Only a reply to that message (or to the card itself) answers,
+once, within PROMPT_MINUTES; the submission comes from the message replied to.
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +19,9 @@ from storage.models import (
     Resident,
     StaffAction,
     StaffActionKind,
+    StaffPrompt,
     Submission,
+    SubmissionKind,
     SubmissionStatus,
 )
 from storage.repositories import StaffRepository
@@ -43,6 +51,11 @@ async def answer(
     await _log(session, submission, actor, StaffActionKind.ANSWER, submission.answer)
 
 
+def decidable(submission: Submission) -> bool:
+    """Proposals are decided on (with a reason); questions are only answered."""
+    return submission.kind is not SubmissionKind.QUESTION
+
+
 async def decide(
     session: AsyncSession,
     submission: Submission,
@@ -53,6 +66,8 @@ async def decide(
 ) -> None:
     if decision not in DECISIONS:
         raise ValueError(f"{decision} is not a decision")
+    if not decidable(submission):
+        raise ValueError(f"submission {submission.id} is a question: it gets an answer only")
     submission.status = decision
     submission.decision_reason = reason.strip()
     _signed(submission, actor, now)
@@ -93,6 +108,126 @@ async def refused(
         )
     )
     await session.flush()
+
+
+# --- prompts ---------------------------------------------------------------------------
+
+# A prompt waits this long for its reply; then the button on the card must be pressed again.
+PROMPT_MINUTES = 30
+# What a reply to a card does (the value of handlers.keyboards.StaffAct.ANSWER).
+ANSWER_ACT = "answer"
+
+
+class Reply(enum.Enum):
+    """What a reply in the staff chat is to."""
+
+    PROMPT = "prompt"  # an open prompt: its act, on its submission
+    CARD = "card"  # a card: answers it
+    EXPIRED = "expired"  # a prompt older than PROMPT_MINUTES
+    CLOSED = "closed"  # a prompt already used or cancelled
+    UNKNOWN = "unknown"  # neither (another message, or its submission was erased)
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    kind: Reply
+    submission: Submission | None = None
+    act: str | None = None  # the prompt's act (a StaffAct value); "answer" for a card
+    prompt_id: int | None = None
+
+
+async def open_prompt(
+    session: AsyncSession,
+    submission_id: int,
+    act: str,
+    chat_id: int,
+    message_id: int,
+    asked_by: int,
+    now: datetime,
+) -> StaffPrompt | None:
+    """Record the prompt just sent as `message_id`; None if its submission was erased
+    meanwhile (the prompt then answers nobody)."""
+    if await StaffRepository(session).submission(submission_id) is None:
+        return None
+    prompt = StaffPrompt(
+        chat_id=chat_id,
+        message_id=message_id,
+        submission_id=submission_id,
+        act=act,
+        asked_by=asked_by,
+        created_at=now,
+        expires_at=now + timedelta(minutes=PROMPT_MINUTES),
+    )
+    session.add(prompt)
+    await session.flush()
+    return prompt
+
+
+async def reply_target(
+    session: AsyncSession,
+    chat_id: int,
+    message_id: int,
+    now: datetime,
+    card_number: str | None = None,
+) -> ReplyTarget:
+    """What a reply to `message_id` of the chat answers. `card_number` is the number a
+    card of the bot shows: a card whose posting Telegram never confirmed (uncertain: its
+    message id is unknown, perhaps it is there twice) is recognised by it, and linked."""
+    repository = StaffRepository(session)
+    prompt = await repository.prompt_at(chat_id, message_id)
+    if prompt is not None:
+        if prompt.closed_at is not None:
+            return ReplyTarget(Reply.CLOSED)
+        if prompt.expires_at <= now:
+            return ReplyTarget(Reply.EXPIRED)
+        submission = await repository.submission(prompt.submission_id)
+        if submission is None:
+            return ReplyTarget(Reply.UNKNOWN)
+        return ReplyTarget(Reply.PROMPT, submission, prompt.act, prompt.id)
+    submission = await repository.by_card(chat_id, message_id)
+    if submission is None and card_number is not None:
+        submission = await repository.by_number(card_number)
+        if submission is not None and submission.staff_message_id is None:
+            submission.staff_chat_id, submission.staff_message_id = chat_id, message_id
+        elif submission is not None and submission.staff_chat_id != chat_id:
+            submission = None
+    if submission is not None:
+        return ReplyTarget(Reply.CARD, submission, ANSWER_ACT)
+    return ReplyTarget(Reply.UNKNOWN)
+
+
+async def take(session: AsyncSession, target: ReplyTarget, now: datetime) -> bool:
+    """Close the target's prompt, in the caller's transaction, before its act is applied
+    (both commit together); False when another reply or /cancel took it first. A card
+    has no prompt to close: always True."""
+    if target.prompt_id is None:
+        return target.kind is Reply.CARD
+    return await StaffRepository(session).close_prompt(target.prompt_id, now)
+
+
+async def cancel_prompt(
+    session: AsyncSession, chat_id: int, message_id: int, now: datetime
+) -> Reply | None:
+    """/cancel as a reply to a prompt: PROMPT when it was open and is now cancelled,
+    else why not (EXPIRED, CLOSED); None when `message_id` is not a prompt."""
+    repository = StaffRepository(session)
+    prompt = await repository.prompt_at(chat_id, message_id)
+    if prompt is None:
+        return None
+    if prompt.closed_at is None and prompt.expires_at <= now:
+        return Reply.EXPIRED
+    return Reply.PROMPT if await repository.close_prompt(prompt.id, now) else Reply.CLOSED
+
+
+async def cancel_open_prompts(
+    session: AsyncSession, chat_id: int, user_id: int, now: datetime
+) -> int:
+    """/cancel on its own: every open prompt the sender asked for in the chat; how many."""
+    repository = StaffRepository(session)
+    cancelled = 0
+    for prompt in await repository.open_prompts_of(chat_id, user_id, now):
+        cancelled += await repository.close_prompt(prompt.id, now)
+    return cancelled
 
 
 async def history(session: AsyncSession, submission: Submission) -> Sequence[StaffAction]:

@@ -11,10 +11,13 @@ import io
 import logging
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters import BaseFilter, Command, CommandObject
-from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -30,12 +33,19 @@ from bot import export, staff
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
-from bot.plan import pick
+from bot.notify.outbox import Rendered, queue_card, queue_card_refresh, queue_reply
 from bot.reading import listing
-from bot.staff import Actor
+from bot.staff import Actor, Reply
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
-from storage.models import Consultation, Resident, Section, Submission, SubmissionStatus
+from storage.models import (
+    Consultation,
+    OutboxStatus,
+    Resident,
+    Section,
+    Submission,
+    SubmissionStatus,
+)
 from storage.repositories import ConsultationRepository, StaffRepository
 
 log = logging.getLogger(__name__)
@@ -43,12 +53,9 @@ MEMBER_STATUSES = {"creator", "administrator", "member"}
 MAX_STAFF_TEXT = 3000
 # Bots may upload files up to 50 MB.
 TELEGRAM_UPLOAD_LIMIT = 50 * 1024 * 1024
-
-
-class StaffFlow(StatesGroup):
-    """A staff member was asked for the text of an answer or of a decision's reason."""
-
-    writing = State()
+# The acts that ask for a text with a prompt, and those of them that are decisions.
+PROMPTED = (StaffAct.ANSWER, StaffAct.ACCEPT, StaffAct.PARTLY, StaffAct.REJECT)
+DECISIONS = (StaffAct.ACCEPT, StaffAct.PARTLY, StaffAct.REJECT)
 
 
 async def is_staff(bot: Bot, settings: Settings, user_id: int) -> bool:
@@ -58,6 +65,8 @@ async def is_staff(bot: Bot, settings: Settings, user_id: int) -> bool:
         return False
     try:
         member = await bot.get_chat_member(settings.staff_chat_id, user_id)
+    except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter):
+        raise  # Telegram could not say: the update is tried again, nobody is refused
     except TelegramAPIError:
         return False
     return member.status in MEMBER_STATUSES or bool(getattr(member, "is_member", False))
@@ -111,130 +120,44 @@ async def _card_parts(
     return consultation, section, resident
 
 
-async def publish_card(
-    bot: Bot, session: AsyncSession, settings: Settings, catalogs: Catalogs, submission: Submission
-) -> bool:
-    """Post a new submission's card (and what it has attached) to the staff chat.
-
-    When Telegram cannot be reached the card stays unposted and the next sweep posts it;
-    the caller commits.
-    """
-    if settings.staff_chat_id is None or submission.staff_message_id is not None:
-        return False
-    tr = catalogs.translator(settings.default_locale)
+async def render_card(session: AsyncSession, submission: Submission, tr: Translator) -> Rendered:
+    """The card as the staff chat shows it now (the outbox worker renders it when it
+    sends or refreshes it)."""
     consultation, section, resident = await _card_parts(session, submission)
     screen = screens.card(tr, submission, consultation, section, resident)
-    try:
-        thread = await _topic_of(bot, session, settings, consultation, tr)
-        sent = await bot.send_message(
-            settings.staff_chat_id,
-            screen.text,
-            reply_markup=screen.markup,
-            message_thread_id=thread,
-        )
-        submission.staff_chat_id = settings.staff_chat_id
-        submission.staff_message_id = sent.message_id
-        await session.flush()
-        await _send_attachments(bot, settings.staff_chat_id, sent.message_id, thread, submission)
-    except TelegramAPIError as error:
-        log.warning("card of submission %s not posted yet: %s", submission.id, error)
-        return False
-    return True
+    return Rendered(screen.text, screen.markup)
 
 
-async def _topic_of(
-    bot: Bot,
-    session: AsyncSession,
-    settings: Settings,
-    consultation: Consultation | None,
-    tr: Translator,
-) -> int | None:
-    """In a forum staff chat, each consultation has its own topic, made on first use."""
-    assert settings.staff_chat_id is not None
-    if consultation is None:
-        return None
-    if consultation.staff_topic_id is not None:
-        return consultation.staff_topic_id
-    chat = await bot.get_chat(settings.staff_chat_id)
-    if not chat.is_forum:
-        return None
-    title = pick(consultation.title, tr.locale, consultation.original_language).text
-    topic = await bot.create_forum_topic(settings.staff_chat_id, name=title[:128])
-    consultation.staff_topic_id = topic.message_thread_id
-    await session.flush()
-    return topic.message_thread_id
-
-
-async def _send_attachments(
-    bot: Bot, chat_id: int, card_id: int, thread: int | None, submission: Submission
-) -> None:
-    for item in submission.attachments:
-        common = {
-            "reply_parameters": ReplyParameters(message_id=card_id),
-            "message_thread_id": thread,
-        }
-        if item["type"] == "photo":
-            await bot.send_photo(chat_id, str(item["file_id"]), **common)
-        elif item["type"] == "document":
-            await bot.send_document(chat_id, str(item["file_id"]), **common)
-        elif item["type"] == "location":
-            await bot.send_location(
-                chat_id, float(item["latitude"]), float(item["longitude"]), **common
-            )
-
-
-async def post_missing_cards(
-    bot: Bot,
-    session_factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    catalogs: Catalogs,
-) -> int:
-    """Cards that could not be posted when their submission arrived (Telegram was down,
-    the bot restarted): posted now, oldest first."""
+async def queue_missing_cards(session: AsyncSession, settings: Settings) -> int:
+    """Cards of submissions that came while no staff chat was set: queued at start."""
     if settings.staff_chat_id is None:
         return 0
-    posted = 0
-    async with session_factory() as session:
-        for submission in await StaffRepository(session).without_card():
-            if submission.status is SubmissionStatus.SPAM:
-                continue
-            if not await publish_card(bot, session, settings, catalogs, submission):
-                break
-            await session.commit()
-            posted += 1
-    return posted
+    missing = await StaffRepository(session).without_queued_card()
+    for submission in missing:
+        await queue_card(session, submission, settings.staff_chat_id)
+    return len(missing)
 
 
 async def _refresh_card(
     bot: Bot, session: AsyncSession, tr: Translator, submission: Submission
 ) -> None:
-    if submission.staff_chat_id is None or submission.staff_message_id is None:
-        return
-    consultation, section, resident = await _card_parts(session, submission)
-    screen = screens.card(tr, submission, consultation, section, resident)
-    try:
-        await bot.edit_message_text(
-            screen.text,
-            chat_id=submission.staff_chat_id,
-            message_id=submission.staff_message_id,
-            reply_markup=screen.markup,
-        )
-    except TelegramAPIError as error:  # not modified, or deleted by someone: the log says
-        log.info("card of submission %s not refreshed: %s", submission.id, error)
+    await queue_card_refresh(session, submission)
 
 
-async def _notify_resident(
-    bot: Bot,
+async def _queue_reply(
     session: AsyncSession,
     catalogs: Catalogs,
     settings: Settings,
     submission: Submission,
     act: StaffAct,
 ) -> bool:
+    """The answer or decision for the resident, in their language; False when they
+    cannot be reached (erased, or they blocked the bot)."""
     resident = (
         await session.get(Resident, submission.resident_id) if submission.resident_id else None
     )
     if resident is None or resident.chat_id is None or not resident.reachable:
+        submission.reply_status = OutboxStatus.UNREACHABLE.value if resident else None
         return False
     tr = catalogs.for_person(resident.language, resident.telegram_language, settings.default_locale)
     notice = (
@@ -242,15 +165,7 @@ async def _notify_resident(
         if act is StaffAct.ANSWER
         else screens.decision_notice(tr, submission)
     )
-    try:
-        await bot.send_message(resident.chat_id, notice)
-    except TelegramForbiddenError:
-        resident.reachable = False
-        return False
-    except TelegramAPIError as error:
-        log.warning("answer to submission %s not delivered: %s", submission.id, error)
-        return False
-    resident.reachable = True
+    await queue_reply(session, submission, resident.chat_id, notice)
     return True
 
 
@@ -261,7 +176,6 @@ async def on_card_button(
     query: CallbackQuery,
     callback_data: StaffCb,
     session: AsyncSession,
-    state: FSMContext,
     bot: Bot,
     settings: Settings,
     catalogs: Catalogs,
@@ -272,21 +186,14 @@ async def on_card_button(
     tr = staff_translator(_chat_of(query), tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
-        _alert(callback_answer, tr("This submission no longer exists."))
+        _alert(callback_answer, screens.erased(tr))
         return
     act, actor = callback_data.act, _actor(query.from_user)
-    if act in (StaffAct.ANSWER, StaffAct.ACCEPT, StaffAct.PARTLY, StaffAct.REJECT):
-        await state.set_state(StaffFlow.writing)
-        await state.set_data({"submission_id": submission.id, "act": act.value})
-        prompt = screens.ask_for_text(tr, submission, act, actor.name)
-        await bot.send_message(
-            _chat_of(query).id,  # type: ignore[union-attr]
-            prompt.text,
-            reply_markup=screens.force_reply(tr),
-            reply_parameters=(
-                ReplyParameters(message_id=query.message.message_id) if query.message else None
-            ),
-        )
+    if act in DECISIONS and not staff.decidable(submission):
+        _alert(callback_answer, screens.question_not_decided(tr))
+        return
+    if act in PROMPTED:
+        await _prompt(query, act, submission, session, bot, tr, clock, callback_answer)
         return
     if act is StaffAct.SPAM:
         await staff.mark_spam(session, submission, actor, clock())
@@ -298,14 +205,60 @@ async def on_card_button(
             _alert(callback_answer, screens.undelivered(tr))
             return
         await staff.set_blocked(session, submission, resident, act is StaffAct.BLOCK, actor)
+    await queue_card_refresh(session, submission)
     await session.commit()
-    await _refresh_card(bot, session, tr, submission)
     callback_answer.text = screens.done(tr, submission)
 
 
-async def on_staff_text(
+async def _prompt(
+    query: CallbackQuery,
+    act: StaffAct,
+    submission: Submission,
+    session: AsyncSession,
+    bot: Bot,
+    tr: Translator,
+    clock: Clock,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """Ask for the text as a reply to the card; the prompt is bound to this message."""
+    chat = _chat_of(query)
+    assert chat is not None
+    screen = screens.ask_for_text(tr, submission, act, query.from_user.full_name)
+    card = query.message.message_id if query.message else None
+    sent = await bot.send_message(
+        chat.id,
+        screen.text,
+        reply_markup=screens.force_reply(tr),
+        reply_parameters=(
+            ReplyParameters(message_id=card, allow_sending_without_reply=True) if card else None
+        ),
+    )
+    prompt = await staff.open_prompt(
+        session, submission.id, act.value, chat.id, sent.message_id, query.from_user.id, clock()
+    )
+    await session.commit()
+    if prompt is None:
+        _alert(callback_answer, screens.erased(tr))
+
+
+def _replied_to(message: Message) -> Message | None:
+    """The message this one replies to; None when it is no reply (in a forum topic,
+    Telegram shows every message as a reply to the topic's first one)."""
+    replied = message.reply_to_message
+    if replied is None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return None
+    return replied
+
+
+def _usable_text(message: Message) -> bool:
+    """What _apply accepts (it explains what it does not): only such a reply uses a prompt."""
+    return 0 < len((message.text or "").strip()) <= MAX_STAFF_TEXT
+
+
+async def on_staff_reply(
     message: Message,
-    state: FSMContext,
     session: AsyncSession,
     bot: Bot,
     settings: Settings,
@@ -313,37 +266,30 @@ async def on_staff_text(
     tr: Translator,
     clock: Clock,
 ) -> None:
+    """A reply to a prompt does its act on its submission; a reply to a card answers it.
+    Anything else is never sent to anyone."""
+    replied = _replied_to(message)
+    if replied is None:
+        return  # not a reply: staff talking among themselves
     tr = staff_translator(message.chat, tr, catalogs, settings)
-    data = await state.get_data()
-    submission = await StaffRepository(session).submission(int(data.get("submission_id", 0)))
-    if submission is None:
-        await state.clear()
-        await message.reply(tr("This submission no longer exists."))
-        return
-    await _apply(
-        message, StaffAct(data["act"]), submission, session, bot, settings, catalogs, tr, clock
-    )
-    await state.clear()
-
-
-async def on_reply_to_card(
-    message: Message,
-    session: AsyncSession,
-    bot: Bot,
-    settings: Settings,
-    catalogs: Catalogs,
-    tr: Translator,
-    clock: Clock,
-) -> None:
-    """Replying to a card with text answers it."""
-    assert message.reply_to_message is not None
-    submission = await StaffRepository(session).by_card(
-        message.chat.id, message.reply_to_message.message_id
-    )
-    if submission is None:
-        return  # a reply to something else: staff talking among themselves
-    tr = staff_translator(message.chat, tr, catalogs, settings)
-    await _apply(message, StaffAct.ANSWER, submission, session, bot, settings, catalogs, tr, clock)
+    now = clock()
+    from_bot = replied.from_user is not None and replied.from_user.id == bot.id
+    number = screens.card_number(replied.text) if from_bot else None
+    target = await staff.reply_target(session, message.chat.id, replied.message_id, now, number)
+    if target.kind in (Reply.PROMPT, Reply.CARD):
+        assert target.submission is not None and target.act is not None
+        if _usable_text(message) and not await staff.take(session, target, now):
+            await message.reply(screens.prompt_closed(tr))
+            return
+        act = StaffAct(target.act)
+        await _apply(message, act, target.submission, session, bot, settings, catalogs, tr, clock)
+    elif target.kind is Reply.EXPIRED:
+        await message.reply(screens.prompt_expired(tr))
+    elif target.kind is Reply.CLOSED:
+        await message.reply(screens.prompt_closed(tr))
+    elif from_bot:
+        await message.reply(screens.not_a_card(tr))
+    # A reply to a person's message: staff talking among themselves.
 
 
 async def _apply(
@@ -369,23 +315,43 @@ async def _apply(
         await staff.answer(session, submission, text, actor, now)
     else:
         await staff.decide(session, submission, SubmissionStatus(act.value), text, actor, now)
+    reachable = await _queue_reply(session, catalogs, settings, submission, act)
+    await queue_card_refresh(session, submission)
     await session.commit()
-    delivered = await _notify_resident(bot, session, catalogs, settings, submission, act)
-    await session.commit()
-    await _refresh_card(bot, session, tr, submission)
     note = screens.done(tr, submission)
-    if not delivered:
+    if not reachable:
         note += "\n" + screens.undelivered(tr)
     await message.reply(note)
 
 
 async def cancel(
-    message: Message, state: FSMContext, tr: Translator, catalogs: Catalogs, settings: Settings
+    message: Message,
+    session: AsyncSession,
+    tr: Translator,
+    catalogs: Catalogs,
+    settings: Settings,
+    clock: Clock,
 ) -> None:
-    await state.clear()
-    await message.reply(
-        screens.staff_cancelled(staff_translator(message.chat, tr, catalogs, settings))
+    """/cancel as a reply to a prompt cancels it; on its own, the sender's open prompts."""
+    assert message.from_user is not None
+    tr = staff_translator(message.chat, tr, catalogs, settings)
+    now, replied = clock(), _replied_to(message)
+    outcome = (
+        await staff.cancel_prompt(session, message.chat.id, replied.message_id, now)
+        if replied is not None
+        else None
     )
+    if outcome is None:
+        count = await staff.cancel_open_prompts(session, message.chat.id, message.from_user.id, now)
+        text = screens.prompts_cancelled(tr, count)
+    elif outcome is Reply.PROMPT:
+        text = screens.staff_cancelled(tr)
+    elif outcome is Reply.EXPIRED:
+        text = screens.prompt_expired(tr)
+    else:
+        text = screens.prompt_closed(tr)
+    await session.commit()
+    await message.reply(text)
 
 
 async def staff_help(
@@ -508,6 +474,10 @@ async def refuse(
         await event.answer(screens.not_staff(tr))
 
 
+def _not_a_command(message: Message) -> bool:
+    return not (message.text or "").startswith("/")
+
+
 def _alert(callback_answer: CallbackAnswer, text: str) -> None:
     callback_answer.text = text
     callback_answer.show_alert = True
@@ -522,11 +492,11 @@ def build() -> Router:
     router.callback_query.filter(StaffOnly())
     router.callback_query.register(on_card_button, StaffCb.filter())
     router.callback_query.register(tool_button, StaffToolCb.filter())
-    router.message.register(cancel, StaffFlow.writing, Command("cancel"))
+    in_group = F.chat.type != "private"
+    router.message.register(cancel, Command("cancel"), in_group)
     router.message.register(tool_command, TOOLS)
-    router.message.register(staff_help, Command("help"), F.chat.type != "private")
-    router.message.register(on_staff_text, StaffFlow.writing, F.text, ~F.text.startswith("/"))
-    router.message.register(on_reply_to_card, F.reply_to_message, F.text, ~F.text.startswith("/"))
+    router.message.register(staff_help, Command("help"), in_group)
+    router.message.register(on_staff_reply, in_group, F.reply_to_message, F.func(_not_a_command))
     return router
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from aiogram.types import ForceReply, InlineKeyboardMarkup
@@ -9,11 +10,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translator
 from bot.plan import pick
+from bot.staff import PROMPT_MINUTES
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb, button, main_menu
 from handlers.submission_views import attachment_summary, kind_label, status_label
 from handlers.views import Screen, html
 from storage.models import (
     Consultation,
+    OutboxStatus,
     Resident,
     Section,
     Submission,
@@ -38,6 +41,15 @@ def _about(
     if number:
         return f"<b>{title}</b> › {html(number)}"
     return f"<b>{title}</b>"
+
+
+_CARD_NUMBER = re.compile(r"📥 № (\d{4}-\d+) ")
+
+
+def card_number(text: str | None) -> str | None:
+    """The public number a card shows on its first line (as `card` writes it)."""
+    found = _CARD_NUMBER.match(text or "")
+    return found.group(1) if found else None
 
 
 def card(
@@ -82,7 +94,31 @@ def card(
         lines.append(tr("Reason: %(reason)s", reason=html(submission.decision_reason)))
     if submission.answer:
         lines.append(tr("💬 Answer: %(answer)s", answer=html(submission.answer)))
+    delivery = reply_status(tr, submission.reply_status)
+    if delivery:
+        lines.append(delivery)
     return Screen("\n".join(lines), _card_keyboard(tr, submission, resident))
+
+
+def reply_status(tr: Translator, status: str | None) -> str | None:
+    """What became of the latest answer or decision sent to the resident (None: nothing
+    was sent yet)."""
+    if status is None:
+        return None
+    try:
+        known = OutboxStatus(status)
+    except ValueError:
+        return None
+    return {
+        OutboxStatus.PENDING: tr("⏳ Being sent to the resident…"),
+        OutboxStatus.SENDING: tr("⏳ Being sent to the resident…"),
+        OutboxStatus.SENT: tr("✉️ Delivered to the resident."),
+        OutboxStatus.UNREACHABLE: tr("✉️ Not delivered: the resident has blocked the bot."),
+        OutboxStatus.FAILED: tr("✉️ Not delivered: Telegram refused the message."),
+        OutboxStatus.UNCERTAIN: tr(
+            "✉️ Telegram did not confirm the delivery; the resident may have it."
+        ),
+    }[known]
 
 
 def _card_keyboard(
@@ -91,11 +127,12 @@ def _card_keyboard(
     number = submission.id
     builder = InlineKeyboardBuilder()
     builder.row(button(tr("💬 Answer"), StaffCb(act=StaffAct.ANSWER, id=number)))
-    builder.row(
-        button(tr("✅ Accept"), StaffCb(act=StaffAct.ACCEPT, id=number)),
-        button(tr("◐ Partly"), StaffCb(act=StaffAct.PARTLY, id=number)),
-        button(tr("❌ Not accept"), StaffCb(act=StaffAct.REJECT, id=number)),
-    )
+    if submission.kind is not SubmissionKind.QUESTION:  # a question is answered, not decided
+        builder.row(
+            button(tr("✅ Accept"), StaffCb(act=StaffAct.ACCEPT, id=number)),
+            button(tr("◐ Partly"), StaffCb(act=StaffAct.PARTLY, id=number)),
+            button(tr("❌ Not accept"), StaffCb(act=StaffAct.REJECT, id=number)),
+        )
     row = []
     if submission.status is not SubmissionStatus.SPAM:
         row.append(button(tr("🚫 Spam"), StaffCb(act=StaffAct.SPAM, id=number)))
@@ -147,6 +184,47 @@ def not_staff(tr: Translator) -> str:
 
 def staff_cancelled(tr: Translator) -> str:
     return tr("Stopped; nothing was saved.")
+
+
+def prompts_cancelled(tr: Translator, count: int) -> str:
+    if not count:
+        return tr("You have no open prompt here.")
+    return tr.plural(
+        "%(count)s prompt cancelled; nothing was saved.",
+        "%(count)s prompts cancelled; nothing was saved.",
+        count,
+    )
+
+
+def prompt_expired(tr: Translator) -> str:
+    return tr.plural(
+        "This prompt expired after %(count)s minute; nothing was sent. Please press the "
+        "button on the card again.",
+        "This prompt expired after %(count)s minutes; nothing was sent. Please press the "
+        "button on the card again.",
+        PROMPT_MINUTES,
+    )
+
+
+def prompt_closed(tr: Translator) -> str:
+    return tr(
+        "This prompt was already used or cancelled. To write again, press the button on the card."
+    )
+
+
+def not_a_card(tr: Translator) -> str:
+    return tr(
+        "Nothing was sent: this message is neither a card nor a prompt, or its submission "
+        "was erased."
+    )
+
+
+def erased(tr: Translator) -> str:
+    return tr("This submission was erased.")
+
+
+def question_not_decided(tr: Translator) -> str:
+    return tr("A question gets an answer, not a decision.")
 
 
 def staff_help(tr: Translator) -> str:

@@ -3,7 +3,7 @@ through the privacy notice, the text, attachments and a preview, to the receipt.
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.i18n import Catalogs, Translator
+from bot.i18n import Translator
 from bot.metrics import Metrics
+from bot.notify.outbox import queue_card, queue_screen
 from bot.submissions import (
     PRIVACY_NOTICE_VERSION,
     Draft,
@@ -32,7 +33,6 @@ from handlers import submission_views as screens
 from handlers import views
 from handlers.keyboards import DraftAction, DraftCb, MenuAction, MenuCb, SubmitCb
 from handlers.respond import show
-from handlers.staff import publish_card
 from storage.models import Resident, Submission
 from storage.repositories import FollowRepository, SubmissionRepository
 
@@ -110,8 +110,6 @@ async def on_draft_button(
     tr: Translator,
     clock: Clock,
     settings: Settings,
-    bot: Bot,
-    catalogs: Catalogs,
     metrics: Metrics,
 ) -> None:
     earlier = await SubmissionRepository(session).by_draft_key(callback_data.key)
@@ -154,8 +152,6 @@ async def on_draft_button(
         sent = await _send(query, draft, target, state, session, resident, tr, clock, settings)
         if sent is not None:
             metrics.submissions.labels(sent.kind.value).inc()
-            if await publish_card(bot, session, settings, catalogs, sent):
-                await session.commit()
 
 
 async def _send(
@@ -196,8 +192,6 @@ async def _send(
         preview = screens.preview(tr, draft, target, query.from_user.full_name)
         await show(query, preview.after(screens.too_many(tr, outcome.retry_at, zone)))
         return None
-    # "Received" is said only once the submission is safely in the database.
-    await session.commit()
     await state.clear()
     if isinstance(outcome, Duplicate):
         await show(query, screens.duplicate(tr, outcome.submission))
@@ -205,8 +199,25 @@ async def _send(
     offer = target.consultation is not None and not await FollowRepository(session).follows(
         resident.id, target.consultation.id
     )
-    await show(query, screens.receipt(tr, outcome.submission, target, now, offer_to_follow=offer))
+    receipt = screens.receipt(tr, outcome.submission, target, now, offer_to_follow=offer)
+    # The receipt and the staff card follow the commit through the outbox: "received" is
+    # said only once the submission is in the database, and is said even if the bot
+    # stops right after.
+    await queue_screen(
+        session, query.from_user.id, receipt.text, receipt.markup, edit_message_id=_editable(query)
+    )
+    if isinstance(outcome, Sent) and settings.staff_chat_id is not None:
+        await queue_card(session, outcome.submission, settings.staff_chat_id)
+    await session.commit()
     return outcome.submission if isinstance(outcome, Sent) else None
+
+
+def _editable(query: CallbackQuery) -> int | None:
+    """The message a button was on, when it is a text the bot may edit into a new screen."""
+    message = query.message
+    if isinstance(message, Message) and message.text is not None:
+        return message.message_id
+    return None
 
 
 async def write_text(

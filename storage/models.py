@@ -137,6 +137,8 @@ class Section(Base):
 
 class Resident(Base):
     __tablename__ = "resident"
+    # Ids are never handed out twice (SQLite reuses the highest one after a delete).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -177,7 +179,12 @@ class Submission(Base):
     """
 
     __tablename__ = "submission"
-    __table_args__ = (Index("ix_submission_resident_created", "resident_id", "created_at"),)
+    # Ids and public numbers are never handed out twice: an old card's buttons must not
+    # reach a later, unrelated submission.
+    __table_args__ = (
+        Index("ix_submission_resident_created", "resident_id", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_number: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -206,6 +213,9 @@ class Submission(Base):
     # Where the staff card of this submission is, once it was posted.
     staff_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     staff_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What became of the latest answer or decision sent to the resident (an OutboxStatus
+    # value), shown on the card; None while nothing was sent.
+    reply_status: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -320,6 +330,9 @@ class DeliveryStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNREACHABLE = "unreachable"
+    # Telegram failed after it may have delivered: sent once more at most, so the person
+    # has it once, twice, or (when the second try failed the same way) perhaps not.
+    UNCERTAIN = "uncertain"
 
 
 class Delivery(Base):
@@ -361,3 +374,91 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class InboxUpdate(Base):
+    """An update Telegram handed over, recorded before it is confirmed to Telegram (the
+    next getUpdates offset, or the webhook's 200) and deleted once it was handled. After
+    a crash, what is left here is handled again; `processed_update` keeps it from acting
+    twice."""
+
+    __tablename__ = "inbox_update"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before then: a retry's back-off, or another process handling it until then.
+    not_before: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class OutboxKind(enum.StrEnum):
+    CARD = "card"  # a submission's card in the staff chat
+    ATTACHMENT = "attachment"  # one of its attachments, as a reply to the card
+    CARD_REFRESH = "card_refresh"  # the card shown again as it is now
+    REPLY = "reply"  # an answer or decision, to the resident
+    SCREEN = "screen"  # a screen for a resident: edits their message, or is sent anew
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed; after a crash it may or may not have arrived
+    SENT = "sent"
+    UNREACHABLE = "unreachable"  # 403: the person blocked the bot
+    FAILED = "failed"  # refused for good (400), or its subject is gone
+    UNCERTAIN = "uncertain"  # Telegram failed twice after it may have delivered
+
+
+class OutboxMessage(Base):
+    """Something that must reach Telegram because a change was committed: written in the
+    change's own transaction, delivered afterwards by the outbox worker."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[OutboxKind] = mapped_column(_stored_by_value(OutboxKind))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), index=True
+    )
+    # What to send, by kind: a text and buttons, which message to edit, which attachment.
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # At most one row per key ("card:12"): the same consequence is never queued twice.
+    dedup_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _stored_by_value(OutboxStatus), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Failures after which Telegram may have delivered (5xx, a lost connection).
+    ambiguous_failures: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class StaffPrompt(Base):
+    """A message in the staff chat asking for an answer's or a decision's text. Only a
+    reply to this message answers it, for this submission, until it expires."""
+
+    __tablename__ = "staff_prompt"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), index=True
+    )
+    act: Mapped[str] = mapped_column(String(20))
+    asked_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # Used or cancelled: a second reply to it does nothing.
+    closed_at: Mapped[datetime | None]

@@ -19,16 +19,22 @@ from storage.models import (
     Delivery,
     DeliveryStatus,
     Follow,
+    InboxUpdate,
     Lease,
     Notice,
     NoticeKind,
     NoticeStatus,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
     Phase,
     ProcessedUpdate,
     Resident,
     Section,
     StaffAction,
+    StaffPrompt,
     Submission,
+    SubmissionStatus,
     utcnow,
 )
 
@@ -107,6 +113,9 @@ class SectionRepository:
         return rows.all()
 
 
+LAST_SEEN_PRECISION = timedelta(minutes=10)
+
+
 class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -119,16 +128,22 @@ class ResidentRepository:
     async def seen(
         self, telegram_user_id: int, chat_id: int | None, telegram_language: str | None
     ) -> Resident:
-        """The resident behind an update, created on first contact."""
+        """The resident behind an update, created on first contact.
+
+        Written only when something changed (or "last seen" is older than
+        LAST_SEEN_PRECISION): reading a plan takes no write lock and leaves nothing to
+        commit, so such an update can simply be handled again after a crash.
+        """
         resident = await self.by_telegram_id(telegram_user_id) or await self._create(
             telegram_user_id
         )
-        resident.last_seen_at = utcnow()
-        if chat_id is not None:
+        now = utcnow()
+        if now - resident.last_seen_at >= LAST_SEEN_PRECISION:
+            resident.last_seen_at = now
+        if chat_id is not None and resident.chat_id != chat_id:
             resident.chat_id = chat_id
-        if telegram_language:
+        if telegram_language and resident.telegram_language != telegram_language:
             resident.telegram_language = telegram_language
-        await self.session.flush()
         return resident
 
     async def _create(self, telegram_user_id: int) -> Resident:
@@ -271,6 +286,11 @@ class StaffRepository:
     async def submission(self, submission_id: int) -> Submission | None:
         return await self.session.get(Submission, submission_id)
 
+    async def by_number(self, public_number: str) -> Submission | None:
+        return await self.session.scalar(
+            select(Submission).where(Submission.public_number == public_number)
+        )
+
     async def by_card(self, chat_id: int, message_id: int) -> Submission | None:
         return await self.session.scalar(
             select(Submission).where(
@@ -278,12 +298,19 @@ class StaffRepository:
             )
         )
 
-    async def without_card(self, limit: int = 50) -> Sequence[Submission]:
+    async def without_queued_card(self) -> Sequence[Submission]:
+        """Submissions with no card posted nor queued (not spam), oldest first."""
+        queued = select(OutboxMessage.id).where(
+            OutboxMessage.kind == OutboxKind.CARD, OutboxMessage.submission_id == Submission.id
+        )
         rows = await self.session.scalars(
             select(Submission)
-            .where(Submission.staff_message_id.is_(None))
+            .where(
+                Submission.staff_message_id.is_(None),
+                Submission.status != SubmissionStatus.SPAM,
+                ~queued.exists(),
+            )
             .order_by(Submission.id)
-            .limit(limit)
         )
         return rows.all()
 
@@ -294,6 +321,39 @@ class StaffRepository:
             .order_by(StaffAction.id)
         )
         return rows.all()
+
+    async def prompt_at(self, chat_id: int, message_id: int) -> StaffPrompt | None:
+        """The prompt that is this message of the staff chat, if it is one."""
+        return await self.session.scalar(
+            select(StaffPrompt).where(
+                StaffPrompt.chat_id == chat_id, StaffPrompt.message_id == message_id
+            )
+        )
+
+    async def open_prompts_of(
+        self, chat_id: int, user_id: int, now: datetime
+    ) -> Sequence[StaffPrompt]:
+        """The prompts a staff member asked for in a chat that still wait for a reply."""
+        rows = await self.session.scalars(
+            select(StaffPrompt)
+            .where(
+                StaffPrompt.chat_id == chat_id,
+                StaffPrompt.asked_by == user_id,
+                StaffPrompt.closed_at.is_(None),
+                StaffPrompt.expires_at > now,
+            )
+            .order_by(StaffPrompt.id)
+        )
+        return rows.all()
+
+    async def close_prompt(self, prompt_id: int, now: datetime) -> bool:
+        """Closes a prompt still open; False when another reply or /cancel closed it first."""
+        result = await self.session.execute(
+            update(StaffPrompt)
+            .where(StaffPrompt.id == prompt_id, StaffPrompt.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 class FollowRepository:
@@ -494,19 +554,178 @@ class UpdateLog:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def first_time(self, update_id: int, now: datetime) -> bool:
-        """Record the update; False when it was already acted on (or is being, elsewhere:
-        the unique key makes the second one wait for the first to commit)."""
-        inserted = await self.session.scalar(
-            _insert_for(self.session)(ProcessedUpdate)
+    async def acted(self, update_id: int) -> bool:
+        """Whether a transaction of this update's changes was committed already."""
+        found = await self.session.scalar(
+            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
+        )
+        return found is not None
+
+    @staticmethod
+    def mark_statement(dialect: str, update_id: int, now: datetime) -> Any:
+        """Record that the update acts; RETURNING nothing when it acted already (or is
+        acting elsewhere: the unique key makes the second one wait for the first to
+        commit). A statement, for the commit hook that runs it (bot/updates.py)."""
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        return (
+            insert(ProcessedUpdate)
             .values(update_id=update_id, processed_at=now)
             .on_conflict_do_nothing(index_elements=["update_id"])
             .returning(ProcessedUpdate.update_id)
         )
-        return inserted is not None
 
     async def forget_before(self, moment: datetime) -> int:
         result = await self.session.execute(
             delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < moment)
         )
         return result.rowcount or 0
+
+
+class InboxRepository:
+    """Updates received and not yet handled (see InboxUpdate)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, payloads: Sequence[dict[str, Any]], not_before: datetime) -> list[int]:
+        """Keep each update once; the ids of those not kept before (a webhook retry or a
+        getUpdates answer seen again are not new). `not_before` reserves them for the
+        process that records them, which handles them at once."""
+        fresh = []
+        for payload in payloads:
+            inserted = await self.session.scalar(
+                _insert_for(self.session)(InboxUpdate)
+                .values(
+                    update_id=payload["update_id"],
+                    payload=payload,
+                    received_at=utcnow(),
+                    attempts=0,
+                    not_before=not_before,
+                )
+                .on_conflict_do_nothing(index_elements=["update_id"])
+                .returning(InboxUpdate.update_id)
+            )
+            if inserted is not None:
+                fresh.append(inserted)
+        return fresh
+
+    async def due(self, now: datetime, limit: int = 100) -> Sequence[InboxUpdate]:
+        rows = await self.session.scalars(
+            select(InboxUpdate)
+            .where(InboxUpdate.not_before <= now)
+            .order_by(InboxUpdate.update_id)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def claim(self, update_id: int, now: datetime, until: datetime) -> bool:
+        """Take a due update for handling until `until`; False if another took it."""
+        result = await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id == update_id, InboxUpdate.not_before <= now)
+            .values(not_before=until)
+        )
+        return bool(result.rowcount)
+
+    async def release_all(self, now: datetime) -> int:
+        """Everything left is due now (at the start of the only process that polls)."""
+        result = await self.session.execute(
+            update(InboxUpdate).where(InboxUpdate.not_before > now).values(not_before=now)
+        )
+        return result.rowcount or 0
+
+    async def later(self, update_id: int, attempts: int, not_before: datetime, error: str) -> None:
+        await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id == update_id)
+            .values(attempts=attempts, not_before=not_before, last_error=error[:500])
+        )
+
+    async def done(self, update_id: int) -> None:
+        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
+
+    async def count(self) -> int:
+        return await self.session.scalar(select(func.count()).select_from(InboxUpdate)) or 0
+
+
+class OutboxRepository:
+    """What must reach Telegram because a change was committed (see OutboxMessage)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self,
+        kind: OutboxKind,
+        chat_id: int,
+        *,
+        submission_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+        dedup_key: str | None = None,
+    ) -> None:
+        """Queue a message in the caller's transaction; a key already queued is kept."""
+        now = utcnow()
+        statement = _insert_for(self.session)(OutboxMessage).values(
+            kind=kind,
+            chat_id=chat_id,
+            submission_id=submission_id,
+            payload=payload or {},
+            dedup_key=dedup_key,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            ambiguous_failures=0,
+            not_before=now,
+            created_at=now,
+        )
+        if dedup_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["dedup_key"])
+        await self.session.execute(statement)
+
+    async def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
+        rows = await self.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def claim(self, message_id: int, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SENDING, attempts=OutboxMessage.attempts + 1)
+        )
+        return bool(result.rowcount)
+
+    async def in_flight_back_to_pending(self) -> int:
+        """After a crash: what was being sent may have arrived; it goes out once more,
+        counted as an ambiguous failure (a second one makes it uncertain)."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.SENDING)
+            .values(
+                status=OutboxStatus.PENDING,
+                ambiguous_failures=OutboxMessage.ambiguous_failures + 1,
+                last_error="in flight when the sender stopped",
+            )
+        )
+        return result.rowcount or 0
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, message_id)
+
+    async def by_key(self, dedup_key: str) -> OutboxMessage | None:
+        return await self.session.scalar(
+            select(OutboxMessage).where(OutboxMessage.dedup_key == dedup_key)
+        )
+
+    async def pending_count(self) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+            )
+            or 0
+        )

@@ -134,6 +134,8 @@ async def running_bot(
 ) -> AsyncIterator[RunningBot]:
     await load_examples(bot_settings)
     running = RunningBot(bot_settings, clock=lambda: NOW)
+    # "Idle" includes the outbox: what a commit queued has gone out.
+    standin.add_busy_check(lambda: running.app is not None and running.app.busy())
     await running.start()
     yield running
     await running.stop()

@@ -38,7 +38,7 @@ from storage.models import (
     SubmissionKind,
 )
 from storage.repositories import NoticeRepository
-from tests.conftest import NOW, Chat, RunningBot, migrate
+from tests.conftest import NOW, Chat, RunningBot, flat, migrate
 from tests.test_staff import propose
 
 STRATEGY = "stara-zagora-pid-strategy"
@@ -542,6 +542,44 @@ async def test_the_summary_arrives_even_when_telegram_answers_its_edit_with_429(
     assert_once_each(standin, [*users, staff_room.admin], [staff_room.maria], text)
 
 
+async def test_500s_after_delivery_make_at_most_one_extra_copy_counted_uncertain(
+    desk: Desk, running_bot: RunningBot, standin: TelegramStandIn
+) -> None:
+    """Issue 9, observation 6: Telegram delivered, then answered 500. Before, the sender
+    tried again up to five times (residents got it two or three times) and the summary
+    said "Sent: 40"."""
+    users = await residents(running_bot, standin, 40)
+    text = "Обществено обсъждане: утре от 18 ч. в читалището."
+    preview = await desk.prepare(EVERYONE, text)
+    to_residents = {str(user.id) for user in users}
+    standin.faults.configure(
+        error_after={500: 0.4}, methods={"sendMessage"}, chats=[u.id for u in users], seed=9
+    )
+    progress = await desk.press(preview, send_label(40))
+    assert progress.text.startswith(STARTING)
+
+    def finished() -> bool:
+        return desk.standin.message(desk.chat, progress.message_id).text.startswith(FINISHED)
+
+    await standin.wait_for(finished, 60)
+    await standin.wait_idle()
+    standin.faults.clear()
+    copies = {user.id: sum(1 for m in standin.messages(user) if m.text == text) for user in users}
+    rows = {row.resident_id: row for row in await deliveries(running_bot)}
+    injected = [
+        r for r in standin.requests if r.injected and str(r.params.get("chat_id")) in to_residents
+    ]
+    assert injected, "the faults must have met some deliveries"
+    assert all(1 <= count <= 2 for count in copies.values()), copies
+    statuses = [row.status for row in rows.values()]
+    uncertain = statuses.count(DeliveryStatus.UNCERTAIN)
+    sent = statuses.count(DeliveryStatus.SENT)
+    assert sent + uncertain == 40
+    assert uncertain == sum(1 for count in copies.values() if count == 2) > 0
+    shown = flat(desk.standin.message(desk.chat, progress.message_id).text)
+    assert shown.startswith(summary(sent, 0)) and f"Несигурни: {uncertain} " in shown
+
+
 # --- the sender alone, against a Telegram that fails on purpose ---------------------------
 
 
@@ -573,11 +611,23 @@ def too_many_requests() -> TelegramRetryAfter:
 
 
 def server_error() -> TelegramServerError:
+    """A 500: Telegram may have delivered before it failed."""
     return TelegramServerError(_method(), "Internal Server Error")
 
 
+def bad_gateway() -> TelegramServerError:
+    """A 502 from Telegram's front: the request never reached the Bot API."""
+    return TelegramServerError(_method(), "Bad Gateway")
+
+
 def network_error() -> TelegramNetworkError:
+    """A timeout: the message may have arrived."""
     return TelegramNetworkError(_method(), "Request timeout error")
+
+
+def refused_connection() -> TelegramNetworkError:
+    """No connection at all: nothing was sent."""
+    return TelegramNetworkError(_method(), "ClientConnectorError: Cannot connect to host")
 
 
 @pytest.fixture
@@ -615,30 +665,50 @@ async def send_one(
     return progress, delivery
 
 
-async def test_5xx_and_network_errors_are_retried_with_back_off(
+async def test_failures_before_delivery_are_retried_with_back_off(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    telegram = FailingTelegram(server_error(), network_error())
+    telegram = FailingTelegram(bad_gateway(), refused_connection())
     progress, delivery = await send_one(session_factory, telegram)
     assert telegram.delivered == [7001] and len(telegram.calls) == 3
     first, second = (b - a for a, b in zip(telegram.calls, telegram.calls[1:], strict=False))
     assert first >= 0.02 and second >= 0.04  # the wait doubles
     assert delivery.status is DeliveryStatus.SENT and delivery.telegram_message_id == 101
-    assert (progress.sent, progress.failed) == (1, 0)
+    assert (progress.sent, progress.failed, progress.uncertain) == (1, 0, 0)
 
 
 async def test_retries_are_bounded_then_the_delivery_fails(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     attempts = SendLimits().max_attempts
-    telegram = FailingTelegram(*(server_error() for _ in range(attempts + 1)))
+    telegram = FailingTelegram(*(bad_gateway() for _ in range(attempts + 1)))
     progress, delivery = await send_one(session_factory, telegram)
     assert telegram.delivered == [] and len(telegram.calls) == attempts
     assert telegram.calls[-1] - telegram.calls[0] >= 0.02 * (2 ** (attempts - 1) - 1)
-    assert delivery.status is DeliveryStatus.FAILED and "Internal Server Error" in (
-        delivery.last_error or ""
-    )
+    assert delivery.status is DeliveryStatus.FAILED and "Bad Gateway" in (delivery.last_error or "")
     assert (progress.sent, progress.failed) == (0, 1)
+
+
+@pytest.mark.parametrize("first", [server_error, network_error])
+async def test_after_a_failure_that_may_have_delivered_one_more_try_counted_uncertain(
+    session_factory: async_sessionmaker[AsyncSession], first: Any
+) -> None:
+    telegram = FailingTelegram(first())
+    progress, delivery = await send_one(session_factory, telegram)
+    assert telegram.delivered == [7001] and len(telegram.calls) == 2
+    # It arrived (the second try says so), perhaps twice: not "sent" in the summary.
+    assert delivery.status is DeliveryStatus.UNCERTAIN and delivery.telegram_message_id == 101
+    assert (progress.sent, progress.failed, progress.uncertain) == (0, 0, 1)
+
+
+async def test_two_failures_that_may_have_delivered_stop_the_retries(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram = FailingTelegram(server_error(), network_error(), server_error())
+    progress, delivery = await send_one(session_factory, telegram)
+    assert len(telegram.calls) == 2  # never a third copy
+    assert delivery.status is DeliveryStatus.UNCERTAIN
+    assert (progress.sent, progress.failed, progress.uncertain) == (0, 0, 1)
 
 
 async def test_429_after_429_the_message_waits_and_is_sent_not_given_up(

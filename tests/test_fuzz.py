@@ -1003,7 +1003,7 @@ async def settle(fuzz: Fuzz, running_bot: RunningBot, messages_before: dict[int,
     settled_at = time.monotonic()
     try:
         await standin.wait_idle(quiet=0.1, timeout=SETTLE_SECONDS)
-        if not await running_bot.app.in_flight.drain(SETTLE_SECONDS):
+        if not await running_bot.app.runner.settled(SETTLE_SECONDS):
             raise TimeoutError(f"updates still in flight after {SETTLE_SECONDS} s")
         settled_at = time.monotonic()
         await standin.wait_for(

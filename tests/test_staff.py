@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.config import Settings
 from bot.sandbox import SentMessage, SimChat, SimUser, TelegramStandIn
-from storage.models import Resident, StaffAction, StaffActionKind, SubmissionStatus
-from tests.conftest import Chat, RunningBot
-from tests.test_submissions import PROPOSAL, stored
+from storage.models import (
+    Resident,
+    StaffAction,
+    StaffActionKind,
+    StaffPrompt,
+    SubmissionKind,
+    SubmissionStatus,
+)
+from tests.conftest import NOW, Chat, RunningBot
+from tests.test_submissions import PROPOSAL, QUESTION, stored
 
 
 @dataclass
@@ -60,18 +68,52 @@ class Staff:
     def card(self, number: str) -> SentMessage:
         return next(m for m in self.messages if m.text.startswith(f"📥 № {number}"))
 
+    async def card_of(self, number: str) -> SentMessage:
+        """The card, once the outbox worker has posted it."""
+        prefix = f"📥 № {number}"
+        await self.standin.wait_for(
+            lambda: any(m.text.startswith(prefix) for m in self.messages), 10
+        )
+        return self.card(number)
+
     async def press(self, card: SentMessage, label: str) -> str | None:
         query = self.standin.press(self.user, card, text=label, chat=self.room.chat)
         answer = await self.standin.wait_callback_answer(query)
         await self.standin.wait_idle()
         return answer.text
 
-    async def reply(self, to: SentMessage, text: str) -> SentMessage:
+    async def press_data(self, card: SentMessage, data: str) -> tuple[str | None, bool]:
+        """A button with this data on `card`, as an old copy of the card still shows it."""
+        query = self.standin.press_forged(
+            self.user, self.room.chat, data, message_id=card.message_id
+        )
+        answer = await self.standin.wait_callback_answer(query)
+        await self.standin.wait_idle()
+        return answer.text, answer.show_alert
+
+    async def reply(self, to: SentMessage | int, text: str) -> SentMessage:
         before = len(self.messages)
-        self.standin.send_text(self.user, text, chat=self.room.chat, reply_to=to.message_id)
+        message_id = to if isinstance(to, int) else to.message_id
+        self.standin.send_text(self.user, text, chat=self.room.chat, reply_to=message_id)
         await self.standin.wait_for(lambda: len(self.messages) > before, 10)
         await self.standin.wait_idle()
         return self.messages[-1]
+
+    async def say(self, text: str, reply_to: int | None = None) -> list[SentMessage]:
+        """Write in the staff chat; what the bot wrote there in return (maybe nothing)."""
+        before = len(self.messages)
+        self.standin.send_text(self.user, text, chat=self.room.chat, reply_to=reply_to)
+        await self.standin.wait_idle()
+        return self.messages[before:]
+
+    async def prompt(self, card: SentMessage, label: str) -> SentMessage:
+        """Press `label` on `card`; the prompt it sent, as a reply to the card."""
+        before = len(self.messages)
+        await self.press(card, label)
+        [prompt] = self.messages[before:]
+        assert prompt.reply_to_message_id == card.message_id
+        assert prompt.reply_markup is not None and prompt.reply_markup.get("force_reply")
+        return prompt
 
 
 @pytest.fixture
@@ -96,6 +138,49 @@ def _label(chat: Chat, prefix: str) -> str:
 
 def _number(text: str) -> str:
     return next(word.rstrip(".") for word in text.split() if word[:4].isdigit() and "-" in word)
+
+
+async def ask(chat: Chat, text: str = QUESTION) -> str:
+    """A resident asks a question on section 3.1; its public number."""
+    await chat.send("/start stara-zagora-pid-strategy__3-1")
+    await chat.tap(_label(chat, "❓"))
+    if chat.last.text.startswith("🔒"):
+        await chat.tap(_label(chat, "✅"))
+    await chat.send(text)
+    receipt = await chat.tap(_label(chat, "✅"))
+    return _number(receipt.text)
+
+
+def inbox(chat: Chat) -> list[SentMessage]:
+    """What the bot wrote to a resident so far."""
+    return chat.standin.messages(chat.user)
+
+
+async def arrived(chat: Chat, before: int, count: int = 1) -> list[SentMessage]:
+    """The messages a resident got after the first `before`, once `count` came (the
+    outbox worker delivers them after the commit)."""
+    await chat.standin.wait_for(lambda: len(inbox(chat)) >= before + count, 10)
+    await chat.standin.wait_idle()
+    return inbox(chat)[before:]
+
+
+class MovingClock:
+    """The bot's clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def prompts(running_bot: RunningBot) -> list[StaffPrompt]:
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        return list(await session.scalars(select(StaffPrompt).order_by(StaffPrompt.id)))
 
 
 async def audit(running_bot: RunningBot) -> list[StaffAction]:
@@ -358,3 +443,245 @@ async def test_attachments_follow_the_card(resident, maria: Staff, standin: Tele
     replies = [m for m in maria.messages if m.reply_to_message_id == card.message_id]
     assert [m.kind for m in replies] == ["photo", "location"]
     assert replies[1].location == pytest.approx((42.4258, 25.6345))
+
+
+# --- prompts are bound to their message (issue 9) -------------------------------------
+
+
+async def test_each_prompt_answers_its_own_card(resident, maria: Staff, running_bot) -> None:
+    """💬 on Ana's card, ✅ on Clara's, then a reply to Ana's prompt: Ana gets the answer."""
+    ana: Chat = resident("Ana", "en")
+    clara: Chat = resident("Clara", "en")
+    ana_number = await propose(ana)
+    clara_number = await propose(clara, "Please plant trees along the river promenade, it is hot.")
+    to_ana = await maria.prompt(await maria.card_of(ana_number), "💬 Отговор")
+    to_clara = await maria.prompt(await maria.card_of(clara_number), "✅ Приемане")
+    ana_before, clara_before = len(inbox(ana)), len(inbox(clara))
+
+    saved = await maria.reply(to_ana, "The station area is in the plan for 2025.")
+    assert saved.text.startswith(f"Записано за № {ana_number}")
+    [answer] = await arrived(ana, ana_before)
+    assert answer.text.startswith(f"💬 An answer to your proposal № {ana_number}")
+    assert "The station area is in the plan for 2025." in answer.text
+    assert inbox(clara)[clara_before:] == []
+    first, second = await stored(running_bot)
+    assert first.status is SubmissionStatus.ANSWERED
+    assert second.status is SubmissionStatus.RECEIVED and second.decision_reason is None
+
+    # Clara's prompt still waits for its own reply.
+    await maria.reply(to_clara, "It fits priority 2.")
+    [decision] = await arrived(clara, clara_before)
+    assert f"A decision on your proposal № {clara_number}: accepted" in decision.text
+    assert "It fits priority 2." in decision.text
+    assert len(inbox(ana)) == ana_before + 1
+
+
+async def test_only_a_reply_answers_and_staff_talk_stays_in_the_room(
+    resident, maria: Staff, staff_room: StaffRoom, standin: TelegramStandIn, running_bot
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    number = await propose(ana)
+    await maria.prompt(await maria.card_of(number), "💬 Отговор")
+    before = len(inbox(ana))
+    # Not a reply: the staff talking among themselves, never sent to anyone.
+    said = await maria.say("Petar, do you know who this Ana is? Looks like a troll to me")
+    assert said == []
+    # A reply to a person's message: silence too.
+    petar_said = standin.send_text(staff_room.petar, "No idea.", chat=staff_room.chat)
+    await standin.wait_idle()
+    message_id = standin.message_id_of(petar_said)
+    assert await maria.say("Let us ask the mayor's office.", reply_to=message_id) == []
+    assert inbox(ana)[before:] == []
+    [submission] = await stored(running_bot)
+    assert submission.status is SubmissionStatus.RECEIVED and submission.answer is None
+    assert await audit(running_bot) == []
+
+
+async def test_a_prompt_expires_after_30_minutes(
+    resident, maria: Staff, running_bot: RunningBot
+) -> None:
+    clock = MovingClock(NOW)
+    running_bot.clock = clock
+    await running_bot.restart()
+    ana: Chat = resident("Ana", "en")
+    number = await propose(ana)
+    prompt = await maria.prompt(await maria.card_of(number), "💬 Отговор")
+    [row] = await prompts(running_bot)
+    assert row.expires_at == NOW + timedelta(minutes=30) and row.closed_at is None
+    before = len(inbox(ana))
+
+    clock.advance(minutes=30, seconds=1)
+    expired = await maria.reply(prompt, "A late answer.")
+    assert "изтече след 30 минути" in expired.text
+    assert "натиснете отново бутона на картата" in expired.text
+    assert inbox(ana)[before:] == []
+    [submission] = await stored(running_bot)
+    assert submission.status is SubmissionStatus.RECEIVED and submission.answer is None
+
+    # The button again: a new prompt, which works.
+    fresh = await maria.prompt(await maria.card_of(number), "💬 Отговор")
+    saved = await maria.reply(fresh, "An answer in time.")
+    assert saved.text.startswith(f"Записано за № {number}")
+    [answer] = await arrived(ana, before)
+    assert "An answer in time." in answer.text
+
+
+async def test_a_used_or_cancelled_prompt_answers_no_more(
+    resident, maria: Staff, running_bot
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    number = await propose(ana)
+    card = await maria.card_of(number)
+    prompt = await maria.prompt(card, "💬 Отговор")
+    # A reply that is no usable text is explained and leaves the prompt open.
+    count = len(maria.messages)
+    maria.standin.send_sticker(maria.user, chat=maria.room.chat, reply_to=prompt.message_id)
+    await maria.standin.wait_for(lambda: len(maria.messages) > count, 10)
+    await maria.standin.wait_idle()
+    assert maria.messages[-1].text.startswith("Моля, отговорете с текст от 1 до 3000 знака")
+    await maria.reply(prompt, "The first answer.")
+    before = len(inbox(ana))
+    again = await maria.reply(prompt, "A second answer to the same prompt.")
+    assert again.text.startswith("На това искане за текст вече е отговорено или е отменено")
+    assert inbox(ana)[before:] == []
+
+    # /cancel as a reply to a prompt cancels it.
+    cancelled = await maria.prompt(card, "❌ Неприемане")
+    said = await maria.say("/cancel", reply_to=cancelled.message_id)
+    assert [m.text for m in said] == ["Спряно; нищо не беше записано."]
+    late = await maria.reply(cancelled, "Not in the plan.")
+    assert late.text.startswith("На това искане за текст вече е отговорено или е отменено")
+    assert inbox(ana)[before:] == []
+    [submission] = await stored(running_bot)
+    assert submission.status is SubmissionStatus.ANSWERED
+    assert submission.answer == "The first answer." and submission.decision_reason is None
+
+    # /cancel not as a reply: all of the sender's open prompts in the chat.
+    first = await maria.prompt(card, "✅ Приемане")
+    await maria.prompt(card, "◐ Частично")
+    [response] = await maria.say("/cancel")
+    assert response.text == "Отменени са 2 искания за текст; нищо не беше записано."
+    [response] = await maria.say("/cancel")
+    assert response.text == "Нямате отворено искане за текст тук."
+    late = await maria.reply(first, "Accepted after all.")
+    assert late.text.startswith("На това искане за текст вече е отговорено или е отменено")
+    assert inbox(ana)[before:] == []
+    assert all(row.closed_at is not None for row in await prompts(running_bot))
+
+
+async def test_a_reply_to_another_message_of_the_bot_is_answered_politely(
+    resident, maria: Staff, running_bot
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    number = await propose(ana)
+    saved = await maria.reply(await maria.card_of(number), "Thank you, we will look at it.")
+    before = len(inbox(ana))
+    [response] = await maria.say("And one more thing.", reply_to=saved.message_id)
+    assert response.text.startswith("Нищо не беше изпратено: това съобщение не е")
+    assert inbox(ana)[before:] == []
+
+
+async def test_a_question_is_answered_not_decided(
+    resident, maria: Staff, running_bot: RunningBot
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    number = await ask(ana)
+    card = await maria.card_of(number)
+    labels = [button.text for button in card.flat_buttons]
+    assert "💬 Отговор" in labels
+    assert not {"✅ Приемане", "◐ Частично", "❌ Неприемане"} & set(labels)
+    [submission] = await stored(running_bot)
+    assert submission.kind is SubmissionKind.QUESTION
+    before = len(maria.messages)
+    answer, alert = await maria.press_data(card, f"sc:accepted:{submission.id}")
+    assert answer == "На въпрос се отговаря, по него не се взема решение." and alert
+    assert maria.messages[before:] == [] and await prompts(running_bot) == []
+    [unchanged] = await stored(running_bot)
+    assert unchanged.status is SubmissionStatus.RECEIVED
+    # 💬 works.
+    prompt = await maria.prompt(card, "💬 Отговор")
+    before = len(inbox(ana))
+    await maria.reply(prompt, "In September.")
+    [answer] = await arrived(ana, before)
+    assert f"An answer to your question № {number}" in answer.text
+
+
+async def test_an_erased_submission_s_card_and_prompt_do_nothing(
+    resident, maria: Staff, running_bot: RunningBot
+) -> None:
+    """Ana erases herself and her submission; Clara's next submission gets a new id and
+    number, and Ana's old card and prompt reach nothing."""
+    ana: Chat = resident("Ana", "en")
+    old_number = await propose(ana)
+    old_card = await maria.card_of(old_number)
+    buttons = {button.text: button.value for button in old_card.flat_buttons}
+    [old] = await stored(running_bot)
+    prompt = await maria.prompt(old_card, "💬 Отговор")
+    await ana.send("/forget")
+    done = await ana.tap("🗑 Erase me and my submissions")
+    assert done.text.startswith("Done.")
+
+    clara: Chat = resident("Clara", "en")
+    new_number = await propose(clara, "Please plant trees along the river promenade, it is hot.")
+    [new] = await stored(running_bot)
+    assert new.id != old.id and new_number != old_number
+    clara_before = len(inbox(clara))
+    before = len(maria.messages)
+
+    for label in ("💬 Отговор", "⛔ Блокиране на подателя", "✅ Приемане", "🚫 Спам"):
+        answer, alert = await maria.press_data(old_card, buttons[label])
+        assert (answer, alert) == ("Това изпращане беше изтрито.", True), label
+    assert maria.messages[before:] == []
+    [response] = await maria.say("Answer meant for Ana.", reply_to=prompt.message_id)
+    assert response.text.startswith("Нищо не беше изпратено")
+    [response] = await maria.say("Also meant for Ana.", reply_to=old_card.message_id)
+    assert response.text.startswith("Нищо не беше изпратено")
+
+    [unchanged] = await stored(running_bot)
+    assert unchanged.status is SubmissionStatus.RECEIVED and unchanged.answer is None
+    assert inbox(clara)[clara_before:] == []
+    async with running_bot.app.session_factory() as session:  # type: ignore[union-attr]
+        stored_clara = await session.scalar(
+            select(Resident).where(Resident.telegram_user_id == clara.user.id)
+        )
+        assert stored_clara is not None and stored_clara.banned is False
+
+
+async def test_the_card_shows_what_reached_the_resident(
+    resident, maria: Staff, standin: TelegramStandIn
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    number = await propose(ana)
+    prompt = await maria.prompt(await maria.card_of(number), "💬 Отговор")
+    await maria.reply(prompt, "Thank you.")
+    await standin.wait_for(lambda: "✉️ Доставено на жителя." in maria.card(number).text, 10)
+    eve: Chat = resident("Eve", "en")
+    other = await propose(eve, "A playground in the new quarter, with shade and benches.")
+    standin.block_bot(eve.user)
+    await standin.wait_idle()
+    await maria.reply(await maria.card_of(other), "Thank you too.")
+    await standin.wait_for(
+        lambda: "✉️ Не е доставено: жителят е блокирал бота." in maria.card(other).text, 10
+    )
+
+
+@pytest.mark.parametrize("staff_room", ["forum"], indirect=True)
+async def test_in_a_forum_topic_prompts_work_and_plain_talk_is_silent(
+    resident, maria: Staff, standin: TelegramStandIn, staff_room: StaffRoom
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    number = await propose(ana)
+    card = await maria.card_of(number)
+    prompt = await maria.prompt(card, "💬 Отговор")
+    assert prompt.thread_id == card.thread_id is not None
+    before = len(inbox(ana))
+    # In a topic, Telegram shows every message as a reply to the topic's first message.
+    said = standin.send_text(
+        maria.user, "Who takes this one?", chat=staff_room.chat, thread_id=card.thread_id
+    )
+    await standin.wait_idle()
+    assert standin.message_id_of(said) and maria.messages[-1] == prompt
+    assert inbox(ana)[before:] == []
+    await maria.reply(prompt, "Благодарим, предаваме го на отдела.")
+    [answer] = await arrived(ana, before)
+    assert "An answer to your proposal" in answer.text

@@ -61,21 +61,34 @@ def notice_markup(
 
 
 def progress_text(
-    tr: Translator, sent: int, failed: int, left: int, eta_seconds: float | None, finished: bool
+    tr: Translator,
+    sent: int,
+    failed: int,
+    left: int,
+    eta_seconds: float | None,
+    finished: bool,
+    uncertain: int = 0,
 ) -> str:
     if finished:
-        return tr(
+        text = tr(
             "📣 <b>Broadcast finished.</b> Sent: %(sent)s. Not delivered: %(failed)s.",
             sent=tr.number(sent),
             failed=tr.number(failed),
         )
-    text = tr(
-        "📣 <b>Broadcasting…</b> Sent: %(sent)s. Not delivered: %(failed)s. Left: %(left)s.",
-        sent=tr.number(sent),
-        failed=tr.number(failed),
-        left=tr.number(left),
-    )
-    if eta_seconds is not None:
+    else:
+        text = tr(
+            "📣 <b>Broadcasting…</b> Sent: %(sent)s. Not delivered: %(failed)s. Left: %(left)s.",
+            sent=tr.number(sent),
+            failed=tr.number(failed),
+            left=tr.number(left),
+        )
+    if uncertain:
+        text += " " + tr(
+            "Uncertain: %(count)s (Telegram failed after it may have delivered; "
+            "each was sent once more at most).",
+            count=tr.number(uncertain),
+        )
+    if not finished and eta_seconds is not None:
         minutes, seconds = divmod(int(eta_seconds), 60)
         text += " " + tr("About %(time)s to go.", time=f"{minutes}:{seconds:02d}")
     return text

@@ -7,6 +7,7 @@ database, renewed while it lives. Another process takes over when a lease expire
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.notify import planner
 from bot.notify.messages import progress_text
+from bot.notify.outbox import CardRenderer, OutboxWorker, deliver_forever
 from bot.notify.sender import Progress, Sender, SendLimits
 from storage.models import Consultation, Notice, NoticeStatus
 from storage.repositories import (
@@ -38,9 +40,14 @@ from storage.repositories import (
 
 log = logging.getLogger(__name__)
 LEASE = "notifier"
+OUTBOX_FLUSH_SECONDS = 5.0
 
 
 class Notifier:
+    """The scheduler, the broadcast sender and the outbox worker: the engine room that
+    talks to Telegram on its own (not in answer to an update). It runs in the process
+    holding the lease."""
+
     def __init__(
         self,
         bot: Bot,
@@ -50,6 +57,7 @@ class Notifier:
         clock: Clock,
         limits: SendLimits | None = None,
         metrics: Metrics | None = None,
+        render_card: CardRenderer | None = None,
     ) -> None:
         self.bot = bot
         self.session_factory = session_factory
@@ -66,6 +74,15 @@ class Notifier:
             limits or SendLimits(per_second=settings.broadcast_per_second or None),
             metrics=metrics,
         )
+        self.outbox = OutboxWorker(
+            bot,
+            session_factory,
+            render_card,
+            catalogs.translator(settings.default_locale),
+            metrics=metrics,
+        )
+        self._outbox_wake = asyncio.Event()
+        self._outbox_loop: asyncio.Task[None] | None = None
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._wake = asyncio.Event()
         self._tick_lock = asyncio.Lock()
@@ -87,9 +104,20 @@ class Notifier:
             replace_existing=True,
         )
         self._loop = asyncio.create_task(self._send_forever(), name="notifier")
+        self._outbox_loop = asyncio.create_task(
+            deliver_forever(
+                self.outbox, self._outbox_wake, lambda: self._leader, lambda: self.sender.stopping
+            ),
+            name="outbox",
+        )
         await self.tick()
 
     async def stop(self) -> None:
+        if self._leader:  # what the last updates queued goes out before the stop, if it can
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(OUTBOX_FLUSH_SECONDS):
+                    while await self.outbox.deliver_due():
+                        pass
         self.sender.stop()  # from now on a tick does nothing and the sender claims no more
         self.scheduler.pause()
         self._wake.set()
@@ -102,11 +130,14 @@ class Notifier:
         except TimeoutError:
             log.warning("a notifier tick was still running at stop")
         self.scheduler.shutdown(wait=False)
-        if self._loop is not None:
+        self._outbox_wake.set()
+        for loop in (self._loop, self._outbox_loop):
+            if loop is None:
+                continue
             try:
-                await asyncio.wait_for(self._loop, 15)
+                await asyncio.wait_for(loop, 15)
             except TimeoutError:
-                self._loop.cancel()
+                loop.cancel()
         if self._leader:
             async with self.session_factory.begin() as session:
                 await LeaseRepository(session).release(LEASE, self.holder)
@@ -114,6 +145,14 @@ class Notifier:
     def wake(self) -> None:
         """Something is ready to send (a broadcast was confirmed)."""
         self._wake.set()
+
+    def wake_outbox(self) -> None:
+        """A commit queued something in the outbox."""
+        self._outbox_wake.set()
+
+    def busy(self) -> bool:
+        """Delivering from the outbox, or woken to."""
+        return self._leader and (self._outbox_wake.is_set() or self.outbox.working)
 
     # --- the clock -------------------------------------------------------------------
 
@@ -176,7 +215,11 @@ class Notifier:
                 again = await DeliveryRepository(session).in_flight_back_to_pending()
                 if again:
                     log.warning("%s deliveries in flight at the last stop are sent again", again)
+        if leader and not self._leader:
+            await self.outbox.take_over()
         self._leader = leader
+        if leader:
+            self._outbox_wake.set()
         return leader
 
     # --- the sender loop -----------------------------------------------------------
@@ -222,6 +265,7 @@ class Notifier:
                 progress.left,
                 progress.eta(time.monotonic()),
                 finished,
+                progress.uncertain,
             )
             # The summary must arrive: it waits out a 429 (a busy staff group's limit is
             # 20 messages a minute); a progress step in between may simply be skipped.

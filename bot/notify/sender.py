@@ -4,6 +4,10 @@ Crash safety: a delivery is marked "sending" (committed) before its message goes
 "sent" (committed) right after, one by one. Killed at any moment, the sender sends every
 undelivered message once after a restart; only the messages in flight at the moment of
 the kill, at most `workers` of them, may arrive twice.
+
+A failure after which Telegram may have delivered (a 500, a lost answer) is tried once
+more only, and the delivery is counted as uncertain rather than sent: a resident gets a
+broadcast at most twice, and the summary says how many may have.
 """
 
 from __future__ import annotations
@@ -15,14 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramRetryAfter
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +27,7 @@ from bot.clock import Clock
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.notify import messages
+from bot.notify.verdict import AMBIGUOUS_LIMIT, Verdict, verdict
 from storage.models import (
     Consultation,
     DeliveryStatus,
@@ -86,12 +84,13 @@ class RateGate:
 class Progress:
     sent: int = 0
     failed: int = 0
+    uncertain: int = 0
     left: int = 0
     started: float = 0.0
     too_many_requests: int = 0
 
     def eta(self, now: float) -> float | None:
-        done = self.sent + self.failed
+        done = self.sent + self.failed + self.uncertain
         if not done or not self.left:
             return None
         return (now - self.started) / done * self.left
@@ -142,6 +141,7 @@ class Sender:
         progress = Progress(
             sent=counts.get(DeliveryStatus.SENT, 0),
             failed=counts.get(DeliveryStatus.FAILED, 0) + counts.get(DeliveryStatus.UNREACHABLE, 0),
+            uncertain=counts.get(DeliveryStatus.UNCERTAIN, 0),
             left=counts.get(DeliveryStatus.PENDING, 0),
             started=time.monotonic(),
         )
@@ -196,6 +196,8 @@ class Sender:
             progress.left -= 1
             if status is DeliveryStatus.SENT:
                 progress.sent += 1
+            elif status is DeliveryStatus.UNCERTAIN:
+                progress.uncertain += 1
             else:
                 progress.failed += 1
 
@@ -204,36 +206,46 @@ class Sender:
     ) -> DeliveryStatus:
         assert resident.chat_id is not None
         backoff = self.limits.first_backoff
-        failures = 0
+        failures = ambiguous = 0
         while True:
             await self._space_out(resident.chat_id)
             await self.gate.wait()
             try:
                 sent = await self.bot.send_message(resident.chat_id, text, reply_markup=markup)  # type: ignore[arg-type]
-            except TelegramRetryAfter as error:
-                # Not a failure: Telegram says when; everyone waits, then this goes again.
-                progress.too_many_requests += 1
-                if self.metrics is not None:
-                    self.metrics.too_many_requests.inc()
-                self.gate.pause(error.retry_after)
-                continue
-            except TelegramForbiddenError as error:
-                await self._record(delivery_id, DeliveryStatus.UNREACHABLE, error=error.message)
-                await self._unreachable(resident.id)
-                return DeliveryStatus.UNREACHABLE
-            except (TelegramNetworkError, TelegramServerError) as error:
-                failures += 1
-                if failures >= self.limits.max_attempts:
+            except Exception as error:
+                kind = verdict(error)
+                if kind is Verdict.WAIT:
+                    # Not a failure: Telegram says when; everyone waits, then this goes again.
+                    assert isinstance(error, TelegramRetryAfter)
+                    progress.too_many_requests += 1
+                    if self.metrics is not None:
+                        self.metrics.too_many_requests.inc()
+                    self.gate.pause(error.retry_after)
+                    continue
+                if kind is Verdict.UNREACHABLE:
+                    await self._record(delivery_id, DeliveryStatus.UNREACHABLE, error=str(error))
+                    await self._unreachable(resident.id)
+                    return DeliveryStatus.UNREACHABLE
+                if kind is Verdict.REFUSED:
                     await self._record(delivery_id, DeliveryStatus.FAILED, error=str(error))
                     return DeliveryStatus.FAILED
+                failures += 1
+                if kind is Verdict.AMBIGUOUS:
+                    ambiguous += 1
+                    if ambiguous >= AMBIGUOUS_LIMIT:
+                        await self._record(delivery_id, DeliveryStatus.UNCERTAIN, error=str(error))
+                        return DeliveryStatus.UNCERTAIN
+                if failures >= self.limits.max_attempts:
+                    status = DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.FAILED
+                    await self._record(delivery_id, status, error=str(error))
+                    return status
                 await asyncio.sleep(backoff)
                 backoff *= 2
                 continue
-            except (TelegramBadRequest, TelegramAPIError) as error:
-                await self._record(delivery_id, DeliveryStatus.FAILED, error=str(error))
-                return DeliveryStatus.FAILED
-            await self._record(delivery_id, DeliveryStatus.SENT, message_id=sent.message_id)
-            return DeliveryStatus.SENT
+            # Delivered; after an ambiguous failure perhaps twice: said as uncertain.
+            status = DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.SENT
+            await self._record(delivery_id, status, message_id=sent.message_id)
+            return status
 
     async def _space_out(self, chat_id: int) -> None:
         last = self._last_to_chat.get(chat_id)
@@ -261,7 +273,7 @@ class Sender:
                 status,
                 message_id=message_id,
                 error=error,
-                sent_at=self.clock() if status is DeliveryStatus.SENT else None,
+                sent_at=self.clock() if message_id is not None else None,
             )
 
     async def _unreachable(self, resident_id: int) -> None:

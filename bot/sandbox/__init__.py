@@ -14,11 +14,13 @@ Typical use::
 
 Besides long polling it delivers to a webhook (``setWebhook`` on a loopback URL), with
 Telegram's retries; it simulates forum topics, albums, forwards and copies, and files
-sent again by file_id.
+sent again by file_id. ``standin.faults`` injects latency, 5xx, 429, hangs and dropped
+connections, as Telegram over the internet has them (:mod:`bot.sandbox.faults`).
 """
 
 from .api import ChatAction, WebhookConfig
 from .errors import ApiError
+from .faults import Faults
 from .html_entities import EntityParseError, FormattedText, parse_html, utf16_len
 from .models import (
     ApiRequest,
@@ -44,6 +46,7 @@ __all__ = [
     "CallbackAnswer",
     "ChatAction",
     "EntityParseError",
+    "Faults",
     "FormattedText",
     "InvalidRequest",
     "NoSuchButton",

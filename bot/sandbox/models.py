@@ -156,12 +156,15 @@ class InvalidRequest:
 @dataclass
 class ApiRequest:
     """One HTTP call to the Bot API; ``status`` is set once answered (None while it is in
-    progress, or if the client hung up first)."""
+    progress, if the client hung up first, or if an injected fault dropped the connection)."""
 
     method: str
     params: dict[str, Any]
     time: float
     status: int | None = None
+    injected: str | None = None
+    """The faults ``standin.faults`` injected into this call, e.g. ``"error_after:500"`` or
+    ``"hang,disconnect_before"`` (plain latency is not listed); None for a normal call."""
 
 
 @dataclass

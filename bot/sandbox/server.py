@@ -8,6 +8,8 @@ write, press buttons and share things, and observe what the bot sent.
 Every request is checked against the published Bot API spec (``bot_api_methods.json``)
 and Telegram's own rules; whatever a careful bot would not send is listed in
 :attr:`TelegramStandIn.invalid_requests`, so an end-to-end test can assert it is empty.
+:attr:`TelegramStandIn.faults` makes it misbehave like Telegram over the internet does
+(latency, 5xx, 429, hanging calls, dropped connections); see :mod:`bot.sandbox.faults`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 from aiohttp import web
 
 from .api import BotApi, Call, ChatAction, IssuedQuery, WebhookConfig, scope_key
 from .errors import ApiError
+from .faults import Faults, Plan
 from .models import (
     ApiRequest,
     CallbackAnswer,
@@ -66,6 +69,15 @@ ParamsReader = Callable[[], Awaitable[tuple[dict[str, Any], dict[str, UploadedFi
 MAX_REQUEST_BYTES = 50 * 1024 * 1024
 _MEMBER_STATUSES = ("creator", "administrator", "member")
 _IDLE_POLL_INTERVAL = 0.02
+# The status of an injected dropped connection: no HTTP answer at all.
+NO_ANSWER = 0
+
+
+class _Answer(NamedTuple):
+    status: int
+    payload: dict[str, Any]
+    injected: bool = False
+    """Whether ``standin.faults`` made this answer (it is not the bot's fault then)."""
 
 
 class TelegramStandIn:
@@ -136,13 +148,16 @@ class TelegramStandIn:
         self.invalid_requests: list[InvalidRequest] = []
         """Every 4xx served except 429, plus requests Telegram would silently tolerate."""
         self.too_many_requests = 0
-        """How many 429 answers were served."""
+        """How many 429 answers were served (injected ones included)."""
+        self.faults = Faults()
+        """Faults to inject into Bot API calls; none until configured."""
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._retry_expected_until = 0.0
         self._changed = asyncio.Event()
+        self._busy_checks: list[Callable[[], bool]] = []
         self._message_of_update: dict[int, tuple[int, int]] = {}
 
     # --- server lifecycle --------------------------------------------------------------
@@ -648,6 +663,11 @@ class TelegramStandIn:
         """Wait for the bot to answer the callback query ``query_id``."""
         return await self.wait_for(lambda: self.callback_answers.get(query_id), timeout)
 
+    def add_busy_check(self, busy: Callable[[], bool]) -> None:
+        """A bot running in the test's own process may say it is still working (say, on
+        messages queued after a commit): :meth:`wait_idle` waits for it too."""
+        self._busy_checks.append(busy)
+
     async def wait_idle(
         self,
         *,
@@ -669,6 +689,7 @@ class TelegramStandIn:
                 and self._in_flight == 0
                 and now >= self._retry_expected_until + quiet
                 and now - self._last_activity >= quiet
+                and not any(busy() for busy in self._busy_checks)
             )
             if idle:
                 return
@@ -694,6 +715,8 @@ class TelegramStandIn:
         status, payload = await self._execute(
             request.match_info["method"], read, token_ok=request.match_info["token"] == self.token
         )
+        if status == NO_ANSWER:
+            return _drop_connection(request)
         return web.json_response(payload, status=status)
 
     async def _execute_webhook_answer(
@@ -714,27 +737,31 @@ class TelegramStandIn:
                 )
             )
             return
-        await self._execute(method, read, token_ok=True)
+        # No HTTP exchange of its own to break: faults do not apply here.
+        await self._execute(method, read, token_ok=True, faults=False)
 
     async def _execute(
-        self, name: str, read_params: ParamsReader, *, token_ok: bool
+        self, name: str, read_params: ParamsReader, *, token_ok: bool, faults: bool = True
     ) -> tuple[int, dict[str, Any]]:
+        """Serve one call and log it; status :data:`NO_ANSWER` means: drop the connection."""
         method = self.spec.method(name)
         entry = ApiRequest(method.name if method else name, {}, time.time())
         self.requests.append(entry)
         # A parked long poll is not work in progress: it must not keep wait_idle waiting.
+        # An injected delay or hang of getUpdates does not count either: the bot is idle.
         counts_as_work = entry.method != "getUpdates"
         self._in_flight += counts_as_work
         self._touch()
         warnings: list[str] = []
         try:
-            status, payload = await self._serve(method, read_params, token_ok, entry, warnings)
+            answer = await self._serve(method, read_params, token_ok, entry, warnings, faults)
         finally:
             self._in_flight -= counts_as_work
-        entry.status = status
-        self._record_outcome(entry, status, payload, warnings)
+        if answer.status != NO_ANSWER:
+            entry.status = answer.status
+        self._record_outcome(entry, answer, warnings)
         self._touch()
-        return status, payload
+        return answer.status, answer.payload
 
     async def _serve(
         self,
@@ -743,7 +770,8 @@ class TelegramStandIn:
         token_ok: bool,
         entry: ApiRequest,
         warnings: list[str],
-    ) -> tuple[int, dict[str, Any]]:
+        faults: bool,
+    ) -> _Answer:
         try:
             if not token_ok:
                 raise ApiError(401, "Unauthorized")
@@ -755,28 +783,53 @@ class TelegramStandIn:
             entry.params = _loggable(checked.values, {})
             warnings.extend(f"{problem} (Telegram ignores it)" for problem in checked.ignored)
             call = Call(method.name, checked.values, warnings, files=files)
-            result = await self._api.call(call)
+            plan = self.faults.plan(method.name, checked.values) if faults else None
+            if plan is not None:
+                return await self._call_with_faults(call, plan, entry)
+            return self._success(call, await self._api.call(call))
         except ApiError as error:
-            return error.error_code, error.to_payload()
+            return _Answer(error.error_code, error.to_payload())
         except Exception as error:  # a bug of the stand-in itself: make it loud
             logger.exception("stand-in failed on %s", entry.method)
             description = f"Internal Server Error: stand-in bug: {type(error).__name__}: {error}"
-            return 500, {"ok": False, "error_code": 500, "description": description}
+            return _Answer(500, {"ok": False, "error_code": 500, "description": description})
+
+    async def _call_with_faults(self, call: Call, plan: Plan, entry: ApiRequest) -> _Answer:
+        """Serve ``call`` as ``plan`` says: delayed, not executed, or executed but answered
+        with an error (or no answer at all), as Telegram does over a real network."""
+        entry.injected = plan.injected(outcome_applied=False)
+        self.faults.count(plan.delay_labels)
+        if plan.delay > 0:
+            # Inside the in-flight count, so wait_idle knows the bot is waiting on us.
+            await asyncio.sleep(plan.delay)
+        outcome = plan.outcome
+        if outcome is None:
+            return self._success(call, await self._api.call(call))
+        if outcome.executed:
+            # A genuine error (ApiError) propagates: the outcome is not injected then.
+            await self._api.call(call)
+        entry.injected = plan.injected(outcome_applied=True)
+        self.faults.count([outcome.label])
+        if outcome.drops_connection:
+            return _Answer(NO_ANSWER, {}, injected=True)
+        return _Answer(outcome.http_status, outcome.payload(), injected=True)
+
+    @staticmethod
+    def _success(call: Call, result: Any) -> _Answer:
         payload: dict[str, Any] = {"ok": True, "result": result}
         if call.description:
             payload["description"] = call.description
-        return 200, payload
+        return _Answer(200, payload)
 
-    def _record_outcome(
-        self, entry: ApiRequest, status: int, payload: dict[str, Any], warnings: list[str]
-    ) -> None:
+    def _record_outcome(self, entry: ApiRequest, answer: _Answer, warnings: list[str]) -> None:
+        status, payload = answer.status, answer.payload
         if status == 429:
             self.too_many_requests += 1
             retry_after = payload["parameters"]["retry_after"]
             self._retry_expected_until = max(
                 self._retry_expected_until, time.monotonic() + retry_after
             )
-        elif status >= 400:
+        elif status >= 400 and not answer.injected:
             invalid = InvalidRequest(entry.method, entry.params, payload["description"], status)
             self.invalid_requests.append(invalid)
             logger.warning("invalid request %s: %s", entry.method, payload["description"])
@@ -955,6 +1008,18 @@ def _bot_id(token: str) -> int:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    """Hang up without answering, like a connection that breaks mid-call.
+
+    The client sees the server disconnect (aiohttp: ServerDisconnectedError, which aiogram
+    raises as TelegramNetworkError). aiohttp then fails to write the returned response to
+    the closed transport and drops it quietly (a ConnectionError in finish_response).
+    """
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=204)
 
 
 def _not_found() -> web.Response:
