@@ -69,9 +69,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("dedup_key", name=op.f("uq_outbox_dedup_key")),
         sqlite_autoincrement=True,
     )
-    op.create_index(
-        "ix_outbox_status_not_before", "outbox", ["status", "not_before"], unique=False
-    )
+    op.create_index("ix_outbox_status_not_before", "outbox", ["status", "not_before"], unique=False)
     op.create_index(op.f("ix_outbox_submission_id"), "outbox", ["submission_id"], unique=False)
     op.create_table(
         "staff_prompt",
