@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
-from bot.updates import UpdateUnit, already_acted, bind_session, update_session
-from storage.repositories import ResidentRepository
+from bot.updates import UpdateUnit, bind_session, update_session
+from storage.repositories import ResidentRepository, UpdateLog
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -38,7 +38,7 @@ class DatabaseMiddleware(BaseMiddleware):
         data["update_unit"] = unit
         async with self.session_factory() as session:
             bind_session(session, unit)
-            if await already_acted(session, event.update_id):
+            if await UpdateLog(session).acted(event.update_id):
                 return None
             data["session"] = session
             token = update_session.set(session)

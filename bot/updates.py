@@ -161,10 +161,6 @@ def _not_acted(session: Session) -> None:
     session.info.pop(_MARKED, None)
 
 
-async def already_acted(session: AsyncSession, update_id: int) -> bool:
-    return await UpdateLog(session).acted(update_id)
-
-
 class CommitBeforeNetwork(BaseRequestMiddleware):
     """Whatever the handler did so far is committed before the bot talks to Telegram:
     waiting 100 ms (or 20 s) for the network never holds a database lock."""

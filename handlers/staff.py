@@ -138,12 +138,6 @@ async def queue_missing_cards(session: AsyncSession, settings: Settings) -> int:
     return len(missing)
 
 
-async def _refresh_card(
-    bot: Bot, session: AsyncSession, tr: Translator, submission: Submission
-) -> None:
-    await queue_card_refresh(session, submission)
-
-
 async def _queue_reply(
     session: AsyncSession,
     catalogs: Catalogs,

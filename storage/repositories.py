@@ -52,6 +52,13 @@ class ConsultationRepository:
             return None
         return consultation
 
+    async def set_staff_topic(self, consultation_id: int, topic_id: int) -> None:
+        await self.session.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation_id)
+            .values(staff_topic_id=topic_id)
+        )
+
     async def published(self, now: datetime) -> list[Consultation]:
         """Open ones first (nearest deadline first), then upcoming, then closed (newest first)."""
         rows = await self.session.scalars(
@@ -145,6 +152,12 @@ class ResidentRepository:
         if telegram_language and resident.telegram_language != telegram_language:
             resident.telegram_language = telegram_language
         return resident
+
+    async def set_reachable(self, chat_id: int, reachable: bool) -> None:
+        """What Telegram said when the bot last wrote to this private chat."""
+        await self.session.execute(
+            update(Resident).where(Resident.chat_id == chat_id).values(reachable=reachable)
+        )
 
     async def _create(self, telegram_user_id: int) -> Resident:
         # Two first updates of one person can race: insert-or-nothing, then read.

@@ -23,7 +23,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
-from sqlalchemy import event, update
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -36,11 +36,10 @@ from storage.models import (
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
-    Resident,
     Submission,
     utcnow,
 )
-from storage.repositories import OutboxRepository
+from storage.repositories import ConsultationRepository, OutboxRepository, ResidentRepository
 
 log = logging.getLogger(__name__)
 
@@ -342,10 +341,8 @@ class OutboxWorker:
         title = pick(consultation.title, self.staff_tr.locale, consultation.original_language)
         topic = await self.bot.create_forum_topic(chat_id, name=title.text[:128])
         async with self.session_factory.begin() as session:
-            await session.execute(
-                update(Consultation)
-                .where(Consultation.id == consultation.id)
-                .values(staff_topic_id=topic.message_thread_id)
+            await ConsultationRepository(session).set_staff_topic(
+                consultation.id, topic.message_thread_id
             )
         return topic.message_thread_id
 
@@ -446,18 +443,14 @@ class OutboxWorker:
                     _queued(session)
         elif message.kind is OutboxKind.REPLY:
             if outcome.status in (OutboxStatus.SENT, OutboxStatus.UNREACHABLE):
-                await session.execute(
-                    update(Resident)
-                    .where(Resident.chat_id == message.chat_id)
-                    .values(reachable=outcome.status is OutboxStatus.SENT)
+                await ResidentRepository(session).set_reachable(
+                    message.chat_id, outcome.status is OutboxStatus.SENT
                 )
             if submission is not None:
                 submission.reply_status = outcome.status.value
                 await queue_card_refresh(session, submission)
         elif message.kind is OutboxKind.SCREEN and outcome.status is OutboxStatus.UNREACHABLE:
-            await session.execute(
-                update(Resident).where(Resident.chat_id == message.chat_id).values(reachable=False)
-            )
+            await ResidentRepository(session).set_reachable(message.chat_id, False)
 
 
 @dataclass(frozen=True)
