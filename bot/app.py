@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +30,7 @@ from bot.metrics import Metrics
 from bot.middlewares import DatabaseMiddleware, MetricsMiddleware, ResidentMiddleware
 from bot.notify.notifier import Notifier, sync_all
 from bot.notify.outbox import wake_on_commit
+from bot.shown import ShownMessages
 from bot.telegram_client import build_bot
 from bot.updates import CommitBeforeNetwork, UpdateRunner, poll
 from bot.webhook import register_webhook, webhook_app
@@ -37,8 +47,40 @@ DRAIN_SECONDS = 10.0
 STARTUP_SECONDS = 30.0
 
 
-class DatabaseNotReady(Exception):
+class StartupError(Exception):
+    """The bot cannot start; the message is one line that says why and what to check."""
+
+
+class DatabaseNotReady(StartupError):
     """The schema is behind the code; `civicbot db upgrade` fixes it."""
+
+
+@contextlib.contextmanager
+def telegram_at_start(api_url: str) -> Iterator[None]:
+    """Telegram's failures while the bot starts, as one line for the administrator."""
+    try:
+        yield
+    except TelegramUnauthorizedError:
+        raise StartupError(
+            f"Telegram at {_origin(api_url)} refused BOT_TOKEN (401 Unauthorized): the token "
+            "is wrong or was revoked; copy it again from @BotFather (/mybots, API Token)"
+        ) from None
+    except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
+        reason = getattr(error, "message", None) or "no answer in time"
+        raise StartupError(
+            f"Telegram cannot be reached at {_origin(api_url)}: {reason}; check the network "
+            "(a proxy or firewall) or BOT_API_URL"
+        ) from None
+    except TelegramAPIError as error:
+        raise StartupError(
+            f"Telegram refused {error.method.__api_method__} at start-up: {error.message}"
+        ) from None
+
+
+def _origin(url: str) -> str:
+    """Scheme and host only: a URL's user part may hold a password."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
 async def prepare_database(engine: AsyncEngine) -> None:
@@ -109,9 +151,12 @@ class Application:
 
     async def run(self, *, handle_signals: bool = True, webhook: bool = False) -> None:
         """Long-poll Telegram, or (`webhook`) serve Telegram's webhook, until stopped."""
-        bot = build_bot(self.settings, metrics=self.metrics)
+        # The only process writing to its chats (long polling) knows what each message
+        # shows; with several (webhook mode) Telegram's own answer decides.
+        shown = None if webhook else ShownMessages()
+        bot = build_bot(self.settings, metrics=self.metrics, shown=shown)
         bot.session.middleware(CommitBeforeNetwork())
-        sender_bot = build_bot(self.settings, wait_on_429=False)
+        sender_bot = build_bot(self.settings, wait_on_429=False, shown=shown)
         self.notifier = Notifier(
             sender_bot,
             self.session_factory,
@@ -130,7 +175,9 @@ class Application:
                 queued = await queue_missing_cards(session, self.settings)
             if queued:
                 log.info("%s staff cards were waiting: queued", queued)
-            await register_commands(bot, self.catalogs, self.settings.default_locale)
+            with telegram_at_start(self.settings.bot_api_url):
+                await bot.me()  # the token and the way to Telegram, before anything else
+                await register_commands(bot, self.catalogs, self.settings.default_locale)
             if handle_signals:
                 loop = asyncio.get_running_loop()
                 for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -144,7 +191,8 @@ class Application:
                     await self._serve_webhook(bot)
                 else:
                     # A webhook left from webhook mode would make getUpdates fail forever.
-                    await bot.delete_webhook(drop_pending_updates=False)
+                    with telegram_at_start(self.settings.bot_api_url):
+                        await bot.delete_webhook(drop_pending_updates=False)
                     allowed = self.dispatcher.resolve_used_update_types()
                     await poll(bot, self.runner, allowed, self._stop_requested)
             finally:
@@ -161,11 +209,19 @@ class Application:
         app = webhook_app(self.runner, bot, self.settings, self.engine, self.metrics)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.webhook_host, self.settings.webhook_port)
-        await site.start()
-        # Registered once the server listens, so Telegram's first delivery finds it.
-        await register_webhook(bot, self.dispatcher, self.settings)
+        host, port = self.settings.webhook_host, self.settings.webhook_port
+        site = web.TCPSite(runner, host, port)
         try:
+            try:
+                await site.start()
+            except OSError as error:
+                raise StartupError(
+                    f"cannot serve the webhook on {host}:{port}: {error.strerror or error}; "
+                    "check WEBHOOK_HOST and WEBHOOK_PORT"
+                ) from None
+            # Registered once the server listens, so Telegram's first delivery finds it.
+            with telegram_at_start(self.settings.bot_api_url):
+                await register_webhook(bot, self.dispatcher, self.settings)
             await self._stop_requested.wait()
         finally:
             await runner.cleanup()

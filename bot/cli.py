@@ -26,12 +26,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError, load_settings
 from bot.content import ContentError, load_consultations, read_consultation_files
+from bot.logs import redact, secrets_from_environment
 from bot.notify.notifier import sync_all
 from storage.database import create_engine, create_session_factory
 from storage.migrate import upgrade
 
+log = logging.getLogger("civicbot")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure is one line on stderr (one per problem of a content batch) and an
+    exit code, never a traceback: the traceback is logged at DEBUG level (`-v`), and all
+    of it passes the log's redaction, so the token shows nowhere."""
     args = _parser().parse_args(argv)
     _configure_logging(args)
     try:
@@ -40,11 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         return _fail(str(error), code=2)
     except ContentError as error:
+        if len(error.problems) == 1:
+            return _fail(f"nothing was loaded: {error.problems[0]}")
         return _fail("nothing was loaded:\n" + "\n".join(f"  {p}" for p in error.problems))
     except KeyboardInterrupt:
         return 130
     except (SQLAlchemyError, OSError) as error:
+        log.debug("database failure", exc_info=error)
         return _fail(f"database: {_first_line(error)}")
+    except Exception as error:  # a failure nobody foresaw: still one line
+        log.debug("unexpected failure", exc_info=error)
+        return _fail(
+            f"unexpected error: {type(error).__name__}: {_first_line(error)} "
+            "(`civicbot -v ...` logs the details)"
+        )
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -152,17 +167,22 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings, *, webhook: bool) -> int:
-    from bot.app import Application, DatabaseNotReady
+    from bot.app import Application, StartupError
+    from bot.doctor import translations_missing
+    from bot.i18n import missing_catalogs
 
     if settings.token is None:
         return _fail("setting BOT_TOKEN: is needed for `civicbot run` (or try `civicbot demo`)", 2)
+    missing = missing_catalogs()
+    if missing:  # rather than answer every resident in English
+        return _fail(f"translations: {translations_missing(missing)}", 2)
     webhook = webhook or settings.webhook_url is not None
     for name in ("webhook_url", "webhook_secret"):
         if webhook and getattr(settings, name) is None:
             return _fail(f"setting {name.upper()}: is needed for webhook mode", 2)
     try:
         await Application(settings).run(webhook=webhook)
-    except DatabaseNotReady as error:
+    except StartupError as error:
         return _fail(str(error))
     return 0
 
@@ -215,12 +235,13 @@ async def _load_content(settings: Settings, paths: list[Path]) -> int:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"civicbot: {message}", file=sys.stderr)
+    # Whatever an error quotes (a URL, a server's answer) may hold a secret.
+    print(f"civicbot: {redact(message, secrets_from_environment())}", file=sys.stderr)
     return code
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error)
+    text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 

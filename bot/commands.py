@@ -14,6 +14,7 @@ COMMANDS = (
     ("notifications", N_("Follow consultations, reminders")),
     ("language", N_("Change the language")),
     ("mydata", N_("Everything stored about me")),
+    ("privacy", N_("Who keeps my data, why, how long")),
     ("forget", N_("Erase my data")),
     ("cancel", N_("Cancel what I am writing")),
     ("help", N_("How to use this bot")),

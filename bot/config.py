@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -29,6 +30,15 @@ class Settings(BaseSettings):
     submissions_per_hour: int = Field(default=10, ge=0)
     messages_per_minute: int = Field(default=30, ge=0)
     duplicate_window_minutes: int = Field(default=10, ge=0)
+    # The privacy notice: who is responsible for the data and whom to ask about it.
+    controller: str | None = None
+    privacy_contact: str | None = None
+    # What people sent is anonymised this many days after its consultation closed (after
+    # it was sent, for the general channel); residents not seen for as long are erased.
+    retention_days: int = Field(default=365, ge=1, le=3650)
+    # The key of the keyed hash that lets a block outlive an erasure; when unset it is
+    # derived from BOT_TOKEN (so a new token forgets blocks of erased residents).
+    pseudonym_key: SecretStr | None = None
     # Notices: reminders this many days before a consultation's closing day, at this hour
     # of the consultation's local time; the sender's rate over all chats (0: no limit).
     reminder_days: Annotated[tuple[int, ...], NoDecode] = (7, 1)
@@ -161,6 +171,13 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.bot_token.get_secret_value() if self.bot_token else None
+
+    @property
+    def pseudonym_secret(self) -> bytes:
+        if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value().strip():
+            return self.pseudonym_key.get_secret_value().strip().encode()
+        # The local demo has no token; its data is thrown away with it.
+        return hashlib.sha256(f"civicbot pseudonyms\0{self.token or ''}".encode()).digest()
 
 
 class SettingsError(Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,6 +36,7 @@ from storage.repositories import ConsultationRepository
 GENERAL_CHANNEL_SLUG = "general"
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SECTION_NUMBER_PATTERN = r"^[1-9][0-9]{0,2}(?:\.[1-9][0-9]{0,2}){0,3}$"
+DATE_SHAPE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
 def _no_blank_texts(texts: dict[Locale, str]) -> dict[Locale, str]:
@@ -145,7 +147,9 @@ class ConsultationFile(_Strict):
                 return (
                     datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
                 )
-            except ValueError:
+            except ValueError as error:
+                if DATE_SHAPE.match(value):  # written like a date, but no such day or time
+                    raise ValueError(f"{value} is not a real date or time ({error})") from None
                 raise ValueError(
                     'expected a date "2021-11-10" or a time "2021-11-10 17:00"'
                 ) from None
@@ -238,10 +242,25 @@ class LoadedFile:
     consultation: ConsultationFile
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, but an impossible date (2026-02-30) stays text: PyYAML would
+    raise without saying where, the validation names the field."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 def read_consultation_file(path: Path) -> ConsultationFile:
     """Parse and validate one file; raises ContentError naming file, field and reason."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except OSError as error:
         raise ContentError([f"{path}: cannot be read ({error.strerror})"]) from None
     except UnicodeDecodeError:

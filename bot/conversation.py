@@ -49,6 +49,8 @@ class DatabaseStorage(BaseStorage):
         value = state.state if isinstance(state, State) else state
         async with self._states() as states:
             await states.put(KEY_BUILDER.build(key), state=value)
+            if value is None:
+                await states.drop_if_empty(KEY_BUILDER.build(key))
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._states() as states:
@@ -58,6 +60,8 @@ class DatabaseStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         async with self._states() as states:
             await states.put(KEY_BUILDER.build(key), data=dict(data))
+            if not data:
+                await states.drop_if_empty(KEY_BUILDER.build(key))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._states() as states:

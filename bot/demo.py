@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from pathlib import Path
 from typing import TextIO
 
 from pydantic import SecretStr
@@ -18,11 +17,12 @@ from pydantic import SecretStr
 from bot.app import Application, prepare_database
 from bot.config import Settings
 from bot.content import load_consultations, read_consultation_files
+from bot.resources import data_dir
 from bot.sandbox import TelegramStandIn, run_terminal_chat
 
 # Not a secret: the stand-in accepts this token and nothing else does.
 DEMO_TOKEN = "1000001:local-demo-token-for-the-stand-in-only"
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES_DIR = data_dir("examples")
 
 
 async def load_examples(app: Application) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError, load_settings
-from bot.logs import redact
+from bot.logs import redact, secrets_from_environment
 from storage.database import create_engine
 from storage.migrate import current_revision, head_revision
 
@@ -64,6 +64,7 @@ class Doctor:
         self._check_translations()
         self._check_token()
         self._check_staff_settings()
+        self._check_privacy_settings()
         database_ok = await self._guard("database", self._check_database)
         if database_ok:
             await self._guard("migrations", self._check_migrations)
@@ -80,23 +81,11 @@ class Doctor:
     # --- configuration -----------------------------------------------------------------
 
     def _check_translations(self) -> None:
-        # The catalogs are read from the source tree's locales/: an installation without
-        # them (a plain `pip install .`) answers everyone in English, silently.
         from bot import i18n
 
-        missing = [
-            locale
-            for locale in SUPPORTED_LOCALES
-            if not (i18n.LOCALES_DIR / locale / "LC_MESSAGES" / f"{i18n.DOMAIN}.po").is_file()
-        ]
+        missing = i18n.missing_catalogs()
         if missing:
-            self.note(
-                "translations",
-                "problem",
-                f"no catalog for {', '.join(missing)} in {i18n.LOCALES_DIR}, so residents "
-                "would be answered in English: install civicbot from its source folder "
-                "(`pip install -e .`, see deploy/README.md)",
-            )
+            self.note("translations", "problem", translations_missing(missing))
         else:
             self.note("translations", "ok", ", ".join(SUPPORTED_LOCALES))
 
@@ -128,6 +117,23 @@ class Doctor:
             self.note("staff", "warning", "; ".join(missing))
             return
         self.note("staff", "ok", f"STAFF_CHAT_ID {staff_chat}, {len(admins)} ADMIN_IDS")
+
+    def _check_privacy_settings(self) -> None:
+        settings, missing = self.settings, []
+        if not settings.controller or not settings.privacy_contact:
+            missing.append(
+                "CONTROLLER and PRIVACY_CONTACT name the municipality and its data protection "
+                'contact in the privacy notice (now it says only "the municipality")'
+            )
+        if settings.pseudonym_key is None or not settings.pseudonym_key.get_secret_value():
+            missing.append(
+                "PSEUDONYM_KEY is not set, so a new BOT_TOKEN would forget the blocks of "
+                "residents who erased themselves (set a random secret: openssl rand -hex 32)"
+            )
+        if missing:
+            self.note("privacy", "warning", "; ".join(missing))
+            return
+        self.note("privacy", "ok", f"retention {settings.retention_days} days")
 
     # --- database ----------------------------------------------------------------------
 
@@ -260,12 +266,18 @@ class Doctor:
 
     async def _check_telegram(self) -> bool:
         from aiogram import Bot
-        from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
-        from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+        from aiogram.exceptions import (
+            TelegramNetworkError,
+            TelegramServerError,
+            TelegramUnauthorizedError,
+        )
+
+        from bot.bot_api_session import BotApiSession
 
         api = self.settings.bot_api_url
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api), timeout=TELEGRAM_SECONDS)
+        # Its errors quote no proxy's page (which may quote the URL, token and all).
+        session = BotApiSession(api=TelegramAPIServer.from_base(api), timeout=TELEGRAM_SECONDS)
         self._bot = Bot(str(self.settings.token), session=session)
         try:
             async with asyncio.timeout(TELEGRAM_SECONDS + 1):
@@ -278,8 +290,12 @@ class Doctor:
                 "revoked; copy it again from @BotFather (/mybots → API Token)",
             )
             return False
-        except (TelegramNetworkError, OSError, TimeoutError) as error:
-            reason = "no answer in time" if isinstance(error, TimeoutError) else error
+        except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as error:
+            reason = (
+                "no answer in time"
+                if isinstance(error, TimeoutError)
+                else getattr(error, "message", error)
+            )
             self.note(
                 "telegram",
                 "problem",
@@ -455,7 +471,8 @@ async def run_doctor(settings: Settings | None = None, *, out: TextIO | None = N
     try:
         findings = await Doctor(settings, report).run()
     except Exception as error:  # a bug of the doctor itself: still one line
-        report(Finding("doctor", "problem", redact(f"{type(error).__name__}: {error}")))
+        detail = f"{type(error).__name__}: {_first_line(error)}"
+        report(Finding("doctor", "problem", redact(detail, secrets_from_environment())))
         return 1
     problems = sum(finding.status == "problem" for finding in findings)
     warnings = sum(finding.status == "warning" for finding in findings)
@@ -526,3 +543,13 @@ def _first_line(error: object) -> str:
     text_ = str(source).strip().removeprefix("HTTP Client says - ")
     line = text_.splitlines()[0] if text_ else ""
     return line or type(source).__name__
+
+
+def translations_missing(locales: list[str]) -> str:
+    from bot import i18n
+
+    return (
+        f"no catalog for {', '.join(locales)} in {i18n.LOCALES_DIR}, so residents would be "
+        "answered in English: reinstall civicbot from its wheel (`pip install civicbot-*.whl`; "
+        "the wheel carries the translations, see deploy/README.md)"
+    )

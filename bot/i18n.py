@@ -22,8 +22,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 from bot.config import SUPPORTED_LOCALES
+from bot.resources import data_dir
 
-LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
+LOCALES_DIR = data_dir("locales")
 DOMAIN = "messages"
 
 LANGUAGE_NAMES = {"bg": "Български", "sl": "Slovenščina", "en": "English"}
@@ -35,6 +36,16 @@ FORMAT_LOCALES = {"en": "en_GB"}
 def N_(message: str) -> str:
     # The gettext convention: marks a string for extraction, translated later.
     return message
+
+
+def missing_catalogs(directory: Path | None = None) -> list[str]:
+    """The supported locales without a catalog (a broken installation)."""
+    directory = directory or LOCALES_DIR
+    return [
+        locale
+        for locale in SUPPORTED_LOCALES
+        if not (directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
+    ]
 
 
 class Catalogs:

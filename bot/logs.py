@@ -61,8 +61,9 @@ def _longest_first(secrets: Iterable[str]) -> list[str]:
 
 def secrets_from_environment(environ: Mapping[str, str] | None = None) -> set[str]:
     """The values to hide: BOT_TOKEN (whole, and the part after the colon) and
-    WEBHOOK_SECRET, from the environment or `.env` as the settings read them."""
-    values = _setting_values(("BOT_TOKEN", "WEBHOOK_SECRET"), environ)
+    WEBHOOK_SECRET and PSEUDONYM_KEY, from the environment or `.env` as the settings
+    read them."""
+    values = _setting_values(("BOT_TOKEN", "WEBHOOK_SECRET", "PSEUDONYM_KEY"), environ)
     secrets: set[str] = set()
     for name, value in values.items():
         value = value.strip()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
+from bot.privacy import restore_restrictions
 from bot.updates import UpdateUnit, bind_session, update_session
 from storage.repositories import ResidentRepository, UpdateLog
 
@@ -58,6 +59,7 @@ class ResidentMiddleware(BaseMiddleware):
     """
 
     def __init__(self, settings: Settings, catalogs: Catalogs) -> None:
+        self.settings = settings
         self.default_locale = settings.default_locale
         self.catalogs = catalogs
 
@@ -69,6 +71,8 @@ class ResidentMiddleware(BaseMiddleware):
         if user is not None and not user.is_bot and (chat is None or chat.type == ChatType.PRIVATE):
             residents = ResidentRepository(data["session"])
             resident = await residents.seen(user.id, chat.id if chat else None, telegram_language)
+            if residents.created:  # perhaps someone erased before: a block comes back
+                await restore_restrictions(data["session"], resident, self.settings)
             chosen = resident.language
             data["resident"] = resident
         data["tr"] = self.catalogs.for_person(chosen, telegram_language, self.default_locale)

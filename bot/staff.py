@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
+from bot.privacy import lift_ban
 from storage.models import (
     Resident,
     StaffAction,
@@ -88,8 +90,11 @@ async def set_blocked(
     resident: Resident,
     blocked: bool,
     actor: Actor,
+    settings: Settings,
 ) -> None:
     resident.banned = blocked
+    if not blocked:  # nor may an erasure bring the block back
+        await lift_ban(session, resident, settings)
     detail = "blocked" if blocked else "unblocked"
     await _log(session, submission, actor, StaffActionKind.BLOCK, detail)
 

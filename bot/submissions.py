@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.privacy import earlier_submissions_since
+from bot.telegram_text import cut_to_fit, visible_length
 from storage.models import (
     Consultation,
     Phase,
@@ -25,11 +27,15 @@ from storage.repositories import ConsultationRepository, SectionRepository, Subm
 
 MIN_TEXT = 10
 MAX_TEXT = 3000
+# Telegram's own count of a text (UTF-16 units): two per visible character covers emoji
+# and letters outside the Basic Multilingual Plane; beyond it are walls of combining
+# marks and joined emoji, which the visible limit never meant to allow.
+MAX_TEXT_UNITS = 2 * MAX_TEXT
 MAX_PHOTOS = 5
 MAX_DOCUMENTS = 1
 MAX_LOCATIONS = 1
 # Bump when the privacy notice changes: residents are asked to agree again.
-PRIVACY_NOTICE_VERSION = "2026-11"
+PRIVACY_NOTICE_VERSION = "2026-12"
 
 
 @dataclass
@@ -66,12 +72,16 @@ class Draft:
 
 
 def text_problem(text: str) -> tuple[str, int] | None:
-    """("short" | "long", length) when the text is outside the limits."""
-    length = len(text.strip())
+    """When a text is outside the limits: ("short" | "long", its visible length), or
+    ("heavy", how many visible characters to cut) when Telegram would count it too long."""
+    length = visible_length(text)
     if length < MIN_TEXT:
         return "short", length
     if length > MAX_TEXT:
         return "long", length
+    excess = cut_to_fit(text.strip(), MAX_TEXT_UNITS)
+    if excess:
+        return "heavy", excess
     return None
 
 
@@ -174,9 +184,14 @@ async def send(
             return Duplicate(same)
     if settings.submissions_per_hour:
         hour_ago = now - timedelta(hours=1)
-        if await submissions.count_since(resident.id, hour_ago) >= settings.submissions_per_hour:
-            oldest = await submissions.oldest_since(resident.id, hour_ago)
-            return TooMany((oldest or now) + timedelta(hours=1))
+        # What they sent before erasing themselves within the hour counts too.
+        before_erasure = await earlier_submissions_since(session, resident, settings, hour_ago)
+        count = await submissions.count_since(resident.id, hour_ago) + len(before_erasure)
+        if count >= settings.submissions_per_hour:
+            oldest = min(
+                [*before_erasure, await submissions.oldest_since(resident.id, hour_ago) or now]
+            )
+            return TooMany(oldest + timedelta(hours=1))
     submission, created = await submissions.add_once(
         {
             "draft_key": draft.key,
@@ -199,65 +214,3 @@ async def send(
     submission.public_number = f"{now.year}-{submission.id:05d}"
     await session.flush()
     return Sent(submission)
-
-
-# --- the resident's own data -----------------------------------------------------
-
-
-async def personal_data(session: AsyncSession, resident: Resident, draft: Draft | None) -> dict:
-    """Everything stored about a resident, as a JSON-ready document."""
-    submissions = await SubmissionRepository(session).of_resident(resident.id)
-    return {
-        "resident": {
-            "telegram_user_id": resident.telegram_user_id,
-            "chat_id": resident.chat_id,
-            "language_chosen": resident.language,
-            "telegram_language": resident.telegram_language,
-            "privacy_notice_agreed_at": _iso(resident.consent_at),
-            "privacy_notice_version": resident.consent_version,
-            "reachable": resident.reachable,
-            "first_seen_at": _iso(resident.first_seen_at),
-            "last_seen_at": _iso(resident.last_seen_at),
-        },
-        "submissions": [_submission_record(item) for item in submissions],
-        "draft": asdict(draft) if draft else None,
-    }
-
-
-def _submission_record(submission: Submission) -> dict[str, Any]:
-    return {
-        "number": submission.public_number,
-        "kind": submission.kind.value,
-        "consultation_id": submission.consultation_id,
-        "section": submission.section_number,
-        "text": submission.text,
-        "attachments": submission.attachments,
-        "signed_as": submission.author_name,
-        "status": submission.status.value,
-        "decision_reason": submission.decision_reason,
-        "answer": submission.answer,
-        "answered_at": _iso(submission.answered_at),
-        "sent_at": _iso(submission.created_at),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-@dataclass(frozen=True)
-class Erased:
-    submissions: int
-    kept_anonymously: bool
-
-
-async def forget(session: AsyncSession, resident: Resident, *, keep_submissions: bool) -> Erased:
-    """Erase a resident; their submissions stay unlinked, or go, as they chose."""
-    submissions = SubmissionRepository(session)
-    if keep_submissions:
-        count = await submissions.unlink_resident(resident.id)
-    else:
-        count = await submissions.delete_of_resident(resident.id)
-    await session.delete(resident)
-    await session.flush()
-    return Erased(count, keep_submissions)

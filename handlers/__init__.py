@@ -1,9 +1,10 @@
 """Routers, one module per journey, in the order they see an update.
 
-Residents' journeys come first (private chats only); then the staff side (the staff
-chat and administrators' private chats, with rights asked of Telegram on every update)
-and the refusal of staff actions to everyone else; the fallback router is last: it
-answers whatever the others did not take.
+Messages of other bots are set aside first (a bot is no resident). Residents' journeys
+come next (private chats only); then the staff side (the staff chat and administrators'
+private chats, with rights asked of Telegram on every update) and the refusal of staff
+actions to everyone else; the fallback router is last: it answers whatever the others
+did not take.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import (
+    bots,
     broadcast,
     consultations,
     errors,
@@ -31,6 +33,7 @@ def build_router() -> Router:
     root = Router(name="civicbot")
     root.include_routers(
         errors.build(),
+        bots.build(),
         membership.build(),
         start.build(),
         language.build(),

@@ -19,9 +19,11 @@ from bot.i18n import Catalogs, Translator
 from bot.notify.notifier import Notifier
 from bot.plan import pick
 from bot.reading import listing
+from bot.telegram_text import cut_to_fit, visible_length
 from handlers.keyboards import BroadcastCb, BroadcastStep, button
 from handlers.staff import StaffOnly, staff_translator
 from handlers.staff_views import force_reply
+from handlers.submission_views import text_too_heavy
 from handlers.views import Screen, html
 from storage.models import Audience, Notice, NoticeKind, NoticeStatus
 from storage.repositories import NoticeRepository
@@ -136,7 +138,12 @@ async def on_text(
 ) -> None:
     tr = staff_translator(message.chat, tr, catalogs, settings)
     text = (message.text or "").strip()
-    if not text or len(text) > MAX_BROADCAST:
+    # Residents get exactly this text: Telegram's count of it must fit in a message.
+    excess = cut_to_fit(text, MAX_BROADCAST)
+    if excess and visible_length(text) <= MAX_BROADCAST:
+        await message.reply(text_too_heavy(tr, excess))
+        return
+    if not visible_length(text) or visible_length(text) > MAX_BROADCAST:
         await message.reply(
             tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_BROADCAST)
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from bot import albums
 from bot.i18n import Translator
 from handlers import views
 from handlers.respond import show
@@ -25,7 +27,9 @@ async def free_text(message: Message, tr: Translator) -> None:
     await show(message, views.menu(tr).after(notice))
 
 
-async def unsupported_content(message: Message, tr: Translator) -> None:
+async def unsupported_content(message: Message, state: FSMContext, tr: Translator) -> None:
+    if await albums.answered_before(state, message):
+        return  # one answer for an album, not one per item
     notice = tr(
         "I can only read text messages and buttons here, so I cannot use this. Please choose below."
     )

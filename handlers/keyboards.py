@@ -89,6 +89,13 @@ class MineCb(CallbackData, prefix="my"):
     page: Page = 0
 
 
+class MineFullCb(CallbackData, prefix="myf"):
+    """One of the resident's own submissions in full; `page` is the /my page to go back to."""
+
+    id: DbId
+    page: Page = 0
+
+
 class ForgetAction(StrEnum):
     KEEP_SUBMISSIONS = "keep"
     DELETE_SUBMISSIONS = "delete"
@@ -162,6 +169,7 @@ class StaffAct(StrEnum):
     SPAM = "spam"
     BLOCK = "block"
     UNBLOCK = "unblock"
+    FULL = "full"  # the whole text and answer of a card shortened to fit
 
 
 class StaffCb(CallbackData, prefix="sc"):

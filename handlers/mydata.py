@@ -1,20 +1,22 @@
-"""A resident's own things: /my (submissions and answers), /mydata, /forget."""
+"""A resident's own things: /my (submissions and answers), /mydata, /privacy, /forget."""
 
 from __future__ import annotations
 
-import json
-
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InputMediaDocument, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import Translator
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Catalogs, Translator
 from bot.plan import pick
-from bot.submissions import Draft, forget, personal_data
+from bot.privacy import erase, personal_data
+from bot.submissions import Draft
+from handlers import privacy_views as privacy_screens
 from handlers import submission_views as screens
-from handlers.keyboards import ForgetAction, ForgetCb, MineCb
+from handlers.keyboards import ForgetAction, ForgetCb, MineCb, MineFullCb
 from handlers.respond import show
 from handlers.views import Screen
 from storage.models import Resident
@@ -37,14 +39,28 @@ async def mine_button(
     await show(query, await _mine(session, resident, tr, callback_data.page))
 
 
-async def _mine(session: AsyncSession, resident: Resident, tr: Translator, page: int) -> Screen:
-    submissions = SubmissionRepository(session)
-    total = await submissions.count_of_resident(resident.id)
-    pages = max(1, -(-total // screens.MINE_PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    shown = await submissions.of_resident(
-        resident.id, offset=page * screens.MINE_PAGE_SIZE, limit=screens.MINE_PAGE_SIZE
+async def mine_in_full(
+    query: CallbackQuery,
+    callback_data: MineFullCb,
+    session: AsyncSession,
+    bot: Bot,
+    resident: Resident,
+    tr: Translator,
+) -> None:
+    """One submission too long for the list, in as many messages as it takes."""
+    submission = await SubmissionRepository(session).of_resident_by_id(
+        resident.id, callback_data.id
     )
+    if submission is None:  # erased, or a forged button for someone else's
+        await show(query, await _mine(session, resident, tr, 0))
+        return
+    for screen in screens.mine_in_full(tr, submission, callback_data.page):
+        await bot.send_message(query.from_user.id, screen.text, reply_markup=screen.markup)
+
+
+async def _mine(session: AsyncSession, resident: Resident, tr: Translator, page: int) -> Screen:
+    # All of them: how many fit on a page depends on how long each is.
+    shown = await SubmissionRepository(session).of_resident(resident.id)
     consultations = ConsultationRepository(session)
     titles = {}
     for consultation_id in {item.consultation_id for item in shown if item.consultation_id}:
@@ -53,7 +69,7 @@ async def _mine(session: AsyncSession, resident: Resident, tr: Translator, page:
             titles[consultation_id] = pick(
                 consultation.title, tr.locale, consultation.original_language
             ).text
-    return screens.mine(tr, shown, titles, page, total)
+    return screens.mine(tr, shown, titles, page)
 
 
 async def my_data(
@@ -61,14 +77,30 @@ async def my_data(
     session: AsyncSession,
     resident: Resident,
     state: FSMContext,
+    settings: Settings,
     tr: Translator,
 ) -> None:
-    document = await personal_data(session, resident, Draft.from_state(await state.get_data()))
-    content = json.dumps(document, ensure_ascii=False, indent=2).encode()
-    await message.answer_document(
-        BufferedInputFile(content, filename="civicbot-my-data.json"),
-        caption=screens.my_data_caption(tr),
+    data = await personal_data(session, resident, settings)
+    document = privacy_screens.my_data_document(tr, data, Draft.from_state(await state.get_data()))
+    await message.answer_media_group(
+        [
+            InputMediaDocument(
+                media=BufferedInputFile(
+                    privacy_screens.my_data_json(document), filename="civicbot-my-data.json"
+                )
+            ),
+            InputMediaDocument(
+                media=BufferedInputFile(
+                    privacy_screens.my_data_text(tr, document), filename="civicbot-my-data.txt"
+                ),
+                caption=privacy_screens.my_data_caption(tr),
+            ),
+        ]
     )
+
+
+async def privacy_notice(message: Message, settings: Settings, tr: Translator) -> None:
+    await message.answer(privacy_screens.notice(tr, settings))
 
 
 async def forget_command(
@@ -84,13 +116,22 @@ async def forget_button(
     session: AsyncSession,
     resident: Resident,
     state: FSMContext,
+    settings: Settings,
+    catalogs: Catalogs,
+    clock: Clock,
     tr: Translator,
 ) -> None:
     if callback_data.action is ForgetAction.CANCEL:
         await show(query, screens.kept(tr))
         return
-    keep = callback_data.action is ForgetAction.KEEP_SUBMISSIONS
-    erased = await forget(session, resident, keep_submissions=keep)
+    erased = await erase(
+        session,
+        resident,
+        keep_submissions=callback_data.action is ForgetAction.KEEP_SUBMISSIONS,
+        settings=settings,
+        staff_tr=catalogs.translator(settings.default_locale),
+        now=clock(),
+    )
     await state.clear()
     await session.commit()
     await show(query, screens.forgotten(tr, erased))
@@ -102,7 +143,9 @@ def build() -> Router:
     router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(mine_command, Command("my"))
     router.callback_query.register(mine_button, MineCb.filter())
+    router.callback_query.register(mine_in_full, MineFullCb.filter())
     router.message.register(my_data, Command("mydata"))
+    router.message.register(privacy_notice, Command("privacy"))
     router.message.register(forget_command, Command("forget"))
     router.callback_query.register(forget_button, ForgetCb.filter())
     return router

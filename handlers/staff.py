@@ -36,8 +36,10 @@ from bot.i18n import Catalogs, Translator
 from bot.notify.outbox import Rendered, queue_card, queue_card_refresh, queue_reply
 from bot.reading import listing
 from bot.staff import Actor, Reply
+from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
+from handlers.submission_views import text_too_heavy
 from storage.models import (
     Consultation,
     OutboxStatus,
@@ -51,6 +53,8 @@ from storage.repositories import ConsultationRepository, StaffRepository
 log = logging.getLogger(__name__)
 MEMBER_STATUSES = {"creator", "administrator", "member"}
 MAX_STAFF_TEXT = 3000
+# Telegram's count of an answer or reason: the resident's notice around it must fit too.
+MAX_STAFF_UNITS = MAX_MESSAGE - 400
 # Bots may upload files up to 50 MB.
 TELEGRAM_UPLOAD_LIMIT = 50 * 1024 * 1024
 # The acts that ask for a text with a prompt, and those of them that are decisions.
@@ -183,11 +187,17 @@ async def on_card_button(
         _alert(callback_answer, screens.erased(tr))
         return
     act, actor = callback_data.act, _actor(query.from_user)
+    if act is StaffAct.ANSWER and submission.anonymised_at is not None:
+        _alert(callback_answer, screens.erased(tr))  # nobody is there to read an answer
+        return
     if act in DECISIONS and not staff.decidable(submission):
         _alert(callback_answer, screens.question_not_decided(tr))
         return
     if act in PROMPTED:
         await _prompt(query, act, submission, session, bot, tr, clock, callback_answer)
+        return
+    if act is StaffAct.FULL:
+        await _show_in_full(query, submission, bot, tr)
         return
     if act is StaffAct.SPAM:
         await staff.mark_spam(session, submission, actor, clock())
@@ -198,7 +208,9 @@ async def on_card_button(
         if resident is None:
             _alert(callback_answer, screens.undelivered(tr))
             return
-        await staff.set_blocked(session, submission, resident, act is StaffAct.BLOCK, actor)
+        await staff.set_blocked(
+            session, submission, resident, act is StaffAct.BLOCK, actor, settings
+        )
     await queue_card_refresh(session, submission)
     await session.commit()
     callback_answer.text = screens.done(tr, submission)
@@ -235,6 +247,23 @@ async def _prompt(
         _alert(callback_answer, screens.erased(tr))
 
 
+async def _show_in_full(
+    query: CallbackQuery, submission: Submission, bot: Bot, tr: Translator
+) -> None:
+    """The whole text and answer of a shortened card, as replies to it."""
+    chat = _chat_of(query)
+    assert chat is not None
+    card = query.message.message_id if query.message else None
+    for text in screens.in_full(tr, submission):
+        await bot.send_message(
+            chat.id,
+            text,
+            reply_parameters=(
+                ReplyParameters(message_id=card, allow_sending_without_reply=True) if card else None
+            ),
+        )
+
+
 def _replied_to(message: Message) -> Message | None:
     """The message this one replies to; None when it is no reply (in a forum topic,
     Telegram shows every message as a reply to the topic's first one)."""
@@ -248,7 +277,17 @@ def _replied_to(message: Message) -> Message | None:
 
 def _usable_text(message: Message) -> bool:
     """What _apply accepts (it explains what it does not): only such a reply uses a prompt."""
-    return 0 < len((message.text or "").strip()) <= MAX_STAFF_TEXT
+    return _text_problem(message.text or "") is None
+
+
+def _text_problem(text: str) -> str | None:
+    """Why an answer or reason cannot be sent to the resident as it is (None: it can)."""
+    length = visible_length(text)
+    if length < 1 or length > MAX_STAFF_TEXT:
+        return "length"
+    if cut_to_fit(text.strip(), MAX_STAFF_UNITS):
+        return "heavy"
+    return None
 
 
 async def on_staff_reply(
@@ -272,6 +311,9 @@ async def on_staff_reply(
     target = await staff.reply_target(session, message.chat.id, replied.message_id, now, number)
     if target.kind in (Reply.PROMPT, Reply.CARD):
         assert target.submission is not None and target.act is not None
+        if target.act == StaffAct.ANSWER and target.submission.anonymised_at is not None:
+            await message.reply(screens.erased(tr))  # nobody is there to read an answer
+            return
         if _usable_text(message) and not await staff.take(session, target, now):
             await message.reply(screens.prompt_closed(tr))
             return
@@ -298,7 +340,11 @@ async def _apply(
     clock: Clock,
 ) -> None:
     text = (message.text or "").strip()
-    if not text or len(text) > MAX_STAFF_TEXT:
+    problem = _text_problem(text)
+    if problem == "heavy":
+        await message.reply(text_too_heavy(tr, cut_to_fit(text, MAX_STAFF_UNITS)))
+        return
+    if problem is not None:
         await message.reply(
             tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
         )
@@ -460,7 +506,8 @@ async def refuse(
     assert event.from_user is not None
     # The button's data, or the command word only: what follows it is a person's text.
     what = event.data if isinstance(event, CallbackQuery) else (event.text or "").split()[0]
-    log.warning("refused staff action %r from user %s", what, event.from_user.id)
+    # No user id here: log files are not erased with a person (the audit row is).
+    log.warning("refused staff action %r", what)
     await staff.refused(session, _actor(event.from_user), str(what))
     if callback_answer is not None:
         _alert(callback_answer, screens.not_staff(tr))
@@ -496,6 +543,8 @@ def build() -> Router:
 
 def build_refusals() -> Router:
     router = Router(name="staff-refusals")
+    # A message posted as a channel or as the group itself has no person to refuse.
+    router.message.filter(F.from_user)
     router.callback_query.register(refuse, StaffCb.filter())
     router.callback_query.register(refuse, StaffToolCb.filter())
     router.message.register(refuse, TOOLS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiogram.types import ForceReply, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -11,6 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.staff import PROMPT_MINUTES
+from bot.telegram_text import fit, in_messages, person, person_name
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb, button, main_menu
 from handlers.submission_views import attachment_summary, kind_label, status_label
 from handlers.views import Screen, html
@@ -59,45 +60,79 @@ def card(
     section: Section | None,
     resident: Resident | None,
 ) -> Screen:
+    """The card; a text and answer too long for one message are shortened on it, and
+    «📄 Full text» sends all of them."""
     zone = consultation.timezone if consultation else "UTC"
     icon = "💡" if submission.kind is SubmissionKind.PROPOSAL else "❓"
     number = html(submission.public_number or "")
-    lines = [
+    head = [
         f"📥 <b>№ {number}</b> · {icon} {kind_label(tr, submission.kind)}",
         _about(tr, consultation, section, submission.section_number),
         f"🕓 {tr.datetime(submission.created_at, zone)}",
         "",
-        html(submission.text),
-        "",
     ]
+    who = [""]
     attached = attachment_summary(tr, submission.attachments)
     if attached:
-        lines.append(tr("📎 Attached: %(list)s", list=attached))
+        who.append(tr("📎 Attached: %(list)s", list=attached))
     if submission.author_name:
-        lines.append(tr("👤 Signed: %(name)s", name=html(submission.author_name)))
+        who.append(tr("👤 Signed: %(name)s", name=person_name(submission.author_name)))
     elif resident is not None:
-        lines.append(tr("🙈 Anonymous to the public (resident #%(id)s)", id=resident.id))
+        who.append(tr("🙈 Anonymous to the public (resident #%(id)s)", id=resident.id))
+    elif submission.anonymised_at is not None:
+        who.append(
+            tr(
+                "🗑 Anonymised (erased at the resident's request, or at the end of the "
+                "retention period): name, attachments and the answer to them removed; the "
+                "text and the decision stay."
+            )
+        )
     else:
-        lines.append(tr("🙈 Anonymous; the resident erased their data"))
+        who.append(tr("🙈 Anonymous; the resident erased their data"))
     if resident is not None and resident.banned:
-        lines.append(tr("⛔ The sender is blocked."))
-    lines.append(tr("Status: %(status)s", status=status_label(tr, submission.status)))
+        who.append(tr("⛔ The sender is blocked."))
+    who.append(tr("Status: %(status)s", status=status_label(tr, submission.status)))
     if submission.answered_by and submission.answered_at:
-        lines.append(
+        who.append(
             tr(
                 "By %(name)s, %(when)s",
-                name=html(submission.answered_by),
+                name=person_name(submission.answered_by),
                 when=tr.datetime(submission.answered_at, zone),
             )
         )
-    if submission.decision_reason:
-        lines.append(tr("Reason: %(reason)s", reason=html(submission.decision_reason)))
-    if submission.answer:
-        lines.append(tr("💬 Answer: %(answer)s", answer=html(submission.answer)))
     delivery = reply_status(tr, submission.reply_status)
-    if delivery:
-        lines.append(delivery)
-    return Screen("\n".join(lines), _card_keyboard(tr, submission, resident))
+
+    def render(pieces: Mapping[str, str], shortened: bool) -> str:
+        lines = [*head, person(pieces["text"]), *who]
+        if pieces["reason"]:
+            lines.append(tr("Reason: %(reason)s", reason=person(pieces["reason"])))
+        if pieces["answer"]:
+            lines.append(tr("💬 Answer: %(answer)s", answer=person(pieces["answer"])))
+        if delivery:
+            lines.append(delivery)
+        if shortened:
+            lines.append(tr("✂️ Shortened to fit in one message: «📄 Full text» shows all."))
+        return "\n".join(lines)
+
+    pieces = {
+        "text": submission.text,
+        "reason": submission.decision_reason or "",
+        "answer": submission.answer or "",
+    }
+    text, shortened = fit(render, pieces)
+    return Screen(text, _card_keyboard(tr, submission, resident, shortened=shortened))
+
+
+def in_full(tr: Translator, submission: Submission) -> list[str]:
+    """A card's submission with all its text, reason and answer, in as many messages as
+    it takes."""
+    heading = tr("📄 <b>№ %(number)s in full</b>", number=html(submission.public_number or ""))
+    blocks = [(heading, submission.text)]
+    if submission.decision_reason:
+        blocks.append((tr("<b>Reason:</b>"), submission.decision_reason))
+    if submission.answer:
+        blocks.append((tr("<b>💬 Answer:</b>"), submission.answer))
+    return in_messages(blocks)
 
 
 def reply_status(tr: Translator, status: str | None) -> str | None:
@@ -122,11 +157,14 @@ def reply_status(tr: Translator, status: str | None) -> str | None:
 
 
 def _card_keyboard(
-    tr: Translator, submission: Submission, resident: Resident | None
+    tr: Translator, submission: Submission, resident: Resident | None, *, shortened: bool
 ) -> InlineKeyboardMarkup:
     number = submission.id
     builder = InlineKeyboardBuilder()
-    builder.row(button(tr("💬 Answer"), StaffCb(act=StaffAct.ANSWER, id=number)))
+    if shortened:
+        builder.row(button(tr("📄 Full text"), StaffCb(act=StaffAct.FULL, id=number)))
+    if submission.anonymised_at is None:  # nobody would receive an answer any more
+        builder.row(button(tr("💬 Answer"), StaffCb(act=StaffAct.ANSWER, id=number)))
     if submission.kind is not SubmissionKind.QUESTION:  # a question is answered, not decided
         builder.row(
             button(tr("✅ Accept"), StaffCb(act=StaffAct.ACCEPT, id=number)),
@@ -152,14 +190,14 @@ def ask_for_text(tr: Translator, submission: Submission, act: StaffAct, staff_na
         text = tr(
             "✍️ %(name)s, reply to this message with the answer to № %(number)s. "
             "The resident gets it in their language as you write it. /cancel stops.",
-            name=html(staff_name),
+            name=person_name(staff_name),
             number=number,
         )
     else:
         text = tr(
             "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on "
             "№ %(number)s. The resident gets the decision with your reason. /cancel stops.",
-            name=html(staff_name),
+            name=person_name(staff_name),
             number=number,
             decision=status_label(tr, SubmissionStatus(act.value)),
         )
@@ -276,7 +314,7 @@ def answer_notice(tr: Translator, submission: Submission) -> str:
         "💬 <b>An answer to your %(kind)s № %(number)s</b>\n\n%(answer)s",
         kind=kind_label(tr, submission.kind),
         number=submission.public_number or "",
-        answer=html(submission.answer or ""),
+        answer=person(submission.answer or ""),
     )
 
 
@@ -286,7 +324,7 @@ def decision_notice(tr: Translator, submission: Submission) -> str:
         kind=kind_label(tr, submission.kind),
         number=submission.public_number or "",
         decision=status_label(tr, submission.status),
-        reason=html(submission.decision_reason or ""),
+        reason=person(submission.decision_reason or ""),
     )
 
 

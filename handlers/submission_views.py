@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translator
 from bot.plan import pick
-from bot.submissions import MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Erased, Target
+from bot.privacy import Erased
+from bot.submissions import MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Target
+from bot.telegram_text import MAX_MESSAGE, fit, fold, in_messages, measure, person, person_name
 from handlers import follow_views
 from handlers.keyboards import (
     DraftAction,
@@ -17,6 +19,7 @@ from handlers.keyboards import (
     ForgetAction,
     ForgetCb,
     MineCb,
+    MineFullCb,
     button,
     home_row,
     main_menu,
@@ -25,7 +28,15 @@ from handlers.keyboards import (
 from handlers.views import Screen, html
 from storage.models import Consultation, Phase, Submission, SubmissionKind, SubmissionStatus
 
-MINE_PAGE_SIZE = 5
+# A page of /my takes as many submissions as fit in a message, up to this many (each
+# can have a button of its own).
+MINE_MOST_PER_PAGE = 8
+# One submission on /my: its text is an excerpt, the rest is shortened to this many of
+# Telegram's units; «in full» shows all of it.
+MINE_EXCERPT = 200
+MINE_ITEM = 1500
+# Room a screen keeps for a short notice shown above it (Screen.after).
+NOTICE_ROOM = 400
 
 
 def choose_kind(tr: Translator) -> Screen:
@@ -39,33 +50,6 @@ def choose_kind(tr: Translator) -> Screen:
     builder.row(*submit_row(tr))
     builder.row(*home_row(tr))
     return Screen(text, builder.as_markup())
-
-
-def privacy_notice(tr: Translator, draft: Draft) -> Screen:
-    text = tr(
-        "🔒 <b>Before you write: your data</b>\n\n"
-        "<b>What is stored:</b> your Telegram user id, your language, and what you send "
-        "(text, photos, documents, location), with your Telegram name only if you choose to "
-        "sign.\n"
-        "<b>Who sees it:</b> the municipal staff who handle the consultation. In the report "
-        "the municipality publishes, your submission appears without your name unless you "
-        "signed it.\n"
-        "<b>How long:</b> as long as the municipality must keep the records of the "
-        "consultation.\n"
-        "<b>Your rights:</b> /mydata shows everything stored about you; /forget erases it.\n\n"
-        "Do you agree?"
-    )
-    builder = InlineKeyboardBuilder()
-    builder.row(
-        button(tr("✅ I agree"), DraftCb(action=DraftAction.AGREE, key=draft.key)),
-        button(tr("✖️ No, thanks"), DraftCb(action=DraftAction.DECLINE, key=draft.key)),
-    )
-    return Screen(text, builder.as_markup())
-
-
-def declined(tr: Translator) -> Screen:
-    text = tr("No problem: nothing was stored. You can keep reading the consultations.")
-    return Screen(text, main_menu(tr))
 
 
 def _subject(tr: Translator, target: Target) -> str:
@@ -121,6 +105,28 @@ def text_too_long(tr: Translator, length: int) -> str:
     )
 
 
+def text_too_heavy(tr: Translator, excess: int) -> str:
+    return tr.plural(
+        "This text has many emoji or special characters, and Telegram counts them as more "
+        "than one character each: it would not fit in a message. Please shorten it by "
+        "about %(count)s character.",
+        "This text has many emoji or special characters, and Telegram counts them as more "
+        "than one character each: it would not fit in a message. Please shorten it by "
+        "about %(count)s characters.",
+        excess,
+    )
+
+
+def text_refused(tr: Translator, problem: tuple[str, int]) -> str:
+    """Why a text cannot be used, and what to do about it."""
+    kind, amount = problem
+    if kind == "short":
+        return text_too_short(tr, amount)
+    if kind == "long":
+        return text_too_long(tr, amount)
+    return text_too_heavy(tr, amount)
+
+
 def attachment_summary(tr: Translator, attachments: Sequence[dict]) -> str | None:
     def count(kind: str) -> int:
         return sum(1 for item in attachments if item.get("type") == kind)
@@ -141,15 +147,24 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
         if draft.kind == SubmissionKind.PROPOSAL
         else tr("📝 <b>Your question: check it before sending</b>")
     )
-    lines = [heading, tr("To: %(subject)s", subject=_subject(tr, target)), "", html(draft.text), ""]
+    above = [heading, tr("To: %(subject)s", subject=_subject(tr, target)), ""]
+    below = [""]
     attached = attachment_summary(tr, draft.attachments)
     if attached:
-        lines.append(tr("📎 Attached: %(list)s", list=attached))
+        below.append(tr("📎 Attached: %(list)s", list=attached))
     if draft.signed:
-        lines.append(tr("👤 Signed as %(name)s", name=html(author_name)))
+        below.append(tr("👤 Signed as %(name)s", name=person_name(author_name)))
     else:
-        lines.append(tr("🙈 Anonymous to the public (the staff see who wrote)"))
-    lines += ["", tr("You can still add photos, a document or a location: just send them.")]
+        below.append(tr("🙈 Anonymous to the public (the staff see who wrote)"))
+    below += ["", tr("You can still add photos, a document or a location: just send them.")]
+
+    def render(pieces: Mapping[str, str], shortened: bool) -> str:
+        body = [person(pieces["text"])]
+        if shortened:
+            body.append(tr("✂️ Shortened here to fit in one message; all of it will be sent."))
+        return "\n".join(above + body + below)
+
+    text, _ = fit(render, {"text": draft.text}, MAX_MESSAGE - NOTICE_ROOM)
 
     key = draft.key
     builder = InlineKeyboardBuilder()
@@ -161,7 +176,7 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
         else button(tr("👤 Sign with my name"), DraftCb(action=DraftAction.SIGN, key=key)),
     )
     builder.row(button(tr("✖️ Cancel"), DraftCb(action=DraftAction.CANCEL, key=key)))
-    return Screen("\n".join(lines), builder.as_markup())
+    return Screen(text, builder.as_markup())
 
 
 def attached(tr: Translator, draft: Draft) -> str:
@@ -307,48 +322,96 @@ def status_label(tr: Translator, status: SubmissionStatus) -> str:
     }[status]
 
 
+def _mine_item(tr: Translator, item: Submission, titles: dict[int, str]) -> tuple[str, bool]:
+    """One submission as /my lists it, and whether anything of it was shortened."""
+    when = tr.date(item.created_at, "UTC")
+    about = titles.get(item.consultation_id or 0) or tr("the municipality")
+    if item.section_number:
+        about += f" › {item.section_number}"
+    head = [
+        f"<b>№ {html(item.public_number or '')}</b> · {kind_label(tr, item.kind)} · {when}",
+        tr("To: %(subject)s", subject=html(about)),
+        tr("Status: %(status)s", status=status_label(tr, item.status)),
+    ]
+    excerpt = fold(item.text, MINE_EXCERPT)
+
+    def render(pieces: Mapping[str, str], shortened: bool) -> str:
+        lines = [*head, f"<i>{person(pieces['text'])}</i>"]
+        if pieces["reason"]:
+            lines.append(tr("Reason: %(reason)s", reason=person(pieces["reason"])))
+        if pieces["answer"]:
+            lines.append(tr("💬 Answer: %(answer)s", answer=person(pieces["answer"])))
+        return "\n".join(lines)
+
+    pieces = {"text": excerpt, "reason": item.decision_reason or "", "answer": item.answer or ""}
+    text, shortened = fit(render, pieces, MINE_ITEM)
+    return text, shortened or excerpt != item.text
+
+
+def mine_pages(
+    tr: Translator, submissions: Sequence[Submission], titles: dict[int, str]
+) -> list[list[tuple[Submission, str, bool]]]:
+    """The resident's submissions (newest first) in pages of what fits in one message."""
+    room = MAX_MESSAGE - measure(tr("<b>Your proposals and questions</b>")) - 80  # page line
+    pages: list[list[tuple[Submission, str, bool]]] = [[]]
+    used = 0
+    for item in submissions:
+        text, shortened = _mine_item(tr, item, titles)
+        size = measure(text) + 2
+        if pages[-1] and (used + size > room or len(pages[-1]) == MINE_MOST_PER_PAGE):
+            pages.append([])
+            used = 0
+        pages[-1].append((item, text, shortened))
+        used += size
+    return pages
+
+
 def mine(
     tr: Translator,
     submissions: Sequence[Submission],
     titles: dict[int, str],
     page: int,
-    total: int,
 ) -> Screen:
-    if total == 0:
+    """/my: a page of the resident's submissions (all of them, newest first)."""
+    if not submissions:
         return Screen(
             tr("You have not sent any proposals or questions yet."),
             main_menu(tr),
         )
-    pages = -(-total // MINE_PAGE_SIZE)
+    pages = mine_pages(tr, submissions, titles)
+    page = min(max(page, 0), len(pages) - 1)
     lines = [tr("<b>Your proposals and questions</b>")]
-    for item in submissions:
-        when = tr.date(item.created_at, "UTC")
-        about = titles.get(item.consultation_id or 0) or tr("the municipality")
-        if item.section_number:
-            about += f" › {item.section_number}"
-        excerpt = item.text if len(item.text) <= 200 else item.text[:199] + "…"
-        lines += [
-            "",
-            f"<b>№ {html(item.public_number or '')}</b> · {kind_label(tr, item.kind)} · {when}",
-            tr("To: %(subject)s", subject=html(about)),
-            tr("Status: %(status)s", status=status_label(tr, item.status)),
-            f"<i>{html(excerpt)}</i>",
-        ]
-        if item.decision_reason:
-            lines.append(tr("Reason: %(reason)s", reason=html(item.decision_reason)))
-        if item.answer:
-            lines.append(tr("💬 Answer: %(answer)s", answer=html(item.answer)))
     builder = InlineKeyboardBuilder()
-    if pages > 1:
-        lines += ["", tr("Page %(page)s of %(pages)s", page=page + 1, pages=pages)]
+    for item, text, shortened in pages[page]:
+        lines += ["", text]
+        if shortened:
+            label = tr("📄 № %(number)s in full", number=item.public_number or "")
+            builder.row(button(label, MineFullCb(id=item.id, page=page)))
+    if len(pages) > 1:
+        lines += ["", tr("Page %(page)s of %(pages)s", page=page + 1, pages=len(pages))]
         turn = []
         if page > 0:
             turn.append(button(tr("◀️ Previous page"), MineCb(page=page - 1)))
-        if page + 1 < pages:
+        if page + 1 < len(pages):
             turn.append(button(tr("Next page ▶️"), MineCb(page=page + 1)))
         builder.row(*turn)
     builder.row(*home_row(tr))
     return Screen("\n".join(lines), builder.as_markup())
+
+
+def mine_in_full(tr: Translator, item: Submission, page: int) -> list[Screen]:
+    """One submission with all its text, reason and answer, in as many messages as it
+    takes; the last one leads back to the list."""
+    heading = tr("📄 <b>№ %(number)s in full</b>", number=html(item.public_number or ""))
+    blocks = [(heading, item.text)]
+    if item.decision_reason:
+        blocks.append((tr("<b>Reason:</b>"), item.decision_reason))
+    if item.answer:
+        blocks.append((tr("<b>💬 Answer:</b>"), item.answer))
+    texts = in_messages(blocks)
+    builder = InlineKeyboardBuilder()
+    builder.row(button(tr("📂 My submissions"), MineCb(page=page)), *home_row(tr))
+    return [Screen(text) for text in texts[:-1]] + [Screen(texts[-1], builder.as_markup())]
 
 
 def my_data_caption(tr: Translator) -> str:

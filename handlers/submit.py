@@ -3,6 +3,8 @@ through the privacy notice, the text, attachments and a preview, to the receipt.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -10,12 +12,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import albums
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.notify.outbox import queue_card, queue_screen
 from bot.submissions import (
+    MAX_PHOTOS,
     PRIVACY_NOTICE_VERSION,
     Draft,
     Duplicate,
@@ -28,6 +32,7 @@ from bot.submissions import (
     target_of,
     text_problem,
 )
+from handlers import privacy_views as privacy_screens
 from handlers import staff_views as staff_screens
 from handlers import submission_views as screens
 from handlers import views
@@ -55,6 +60,7 @@ async def begin(
     state: FSMContext,
     session: AsyncSession,
     resident: Resident,
+    settings: Settings,
     tr: Translator,
     clock: Clock,
 ) -> None:
@@ -78,14 +84,18 @@ async def begin(
     await state.set_data(draft.to_state())
     if resident.consent_version != PRIVACY_NOTICE_VERSION:
         await state.set_state(Drafting.consent)
-        await show(query, screens.privacy_notice(tr, draft))
+        await show(query, privacy_screens.consent(tr, draft, settings))
         return
     await state.set_state(Drafting.writing)
     await show(query, screens.write_prompt(tr, draft, target))
 
 
 async def resume(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, tr: Translator
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    tr: Translator,
 ) -> None:
     """ "Continue your draft" from the menu: the screen the draft was at."""
     current_draft = await _current_draft(query, state, session, tr)
@@ -94,7 +104,7 @@ async def resume(
     draft, target = current_draft
     current = await state.get_state()
     if current == Drafting.consent.state:
-        await show(query, screens.privacy_notice(tr, draft))
+        await show(query, privacy_screens.consent(tr, draft, settings))
     elif current == Drafting.reviewing.state:
         await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
     else:
@@ -115,7 +125,9 @@ async def on_draft_button(
     earlier = await SubmissionRepository(session).by_draft_key(callback_data.key)
     if earlier is not None:  # sent already: a second tap, or the update came twice
         target = await target_of(session, earlier)
-        await show(query, screens.receipt(tr, earlier, target, clock()))
+        # The very receipt the first tap queued, so that one of the two edits is no change.
+        offer = await _may_follow(session, resident, target)
+        await show(query, screens.receipt(tr, earlier, target, clock(), offer_to_follow=offer))
         return
     draft = Draft.from_state(await state.get_data())
     if draft is None or draft.key != callback_data.key:
@@ -134,7 +146,9 @@ async def on_draft_button(
         await show(query, screens.write_prompt(tr, draft, target))
     elif action in (DraftAction.CANCEL, DraftAction.DECLINE):
         await state.clear()
-        cancelled = screens.declined(tr) if action is DraftAction.DECLINE else screens.cancelled(tr)
+        cancelled = (
+            privacy_screens.declined(tr) if action is DraftAction.DECLINE else screens.cancelled(tr)
+        )
         await show(query, cancelled)
     elif action is DraftAction.AGREE:
         resident.consent_at = clock()
@@ -196,9 +210,7 @@ async def _send(
     if isinstance(outcome, Duplicate):
         await show(query, screens.duplicate(tr, outcome.submission))
         return None
-    offer = target.consultation is not None and not await FollowRepository(session).follows(
-        resident.id, target.consultation.id
-    )
+    offer = await _may_follow(session, resident, target)
     receipt = screens.receipt(tr, outcome.submission, target, now, offer_to_follow=offer)
     # The receipt and the staff card follow the commit through the outbox: "received" is
     # said only once the submission is in the database, and is said even if the bot
@@ -210,6 +222,14 @@ async def _send(
         await queue_card(session, outcome.submission, settings.staff_chat_id)
     await session.commit()
     return outcome.submission if isinstance(outcome, Sent) else None
+
+
+async def _may_follow(session: AsyncSession, resident: Resident, target: Target) -> bool:
+    """A receipt offers to follow its consultation to whoever does not follow it yet."""
+    consultation = target.consultation
+    return consultation is not None and not await FollowRepository(session).follows(
+        resident.id, consultation.id
+    )
 
 
 def _editable(query: CallbackQuery) -> int | None:
@@ -230,13 +250,7 @@ async def write_text(
     text = message.text or ""
     problem = text_problem(text)
     if problem is not None:
-        kind, length = problem
-        note = (
-            screens.text_too_short(tr, length)
-            if kind == "short"
-            else screens.text_too_long(tr, length)
-        )
-        await message.answer(note)
+        await message.answer(screens.text_refused(tr, problem))
         return
     draft.text = text.strip()
     await state.set_data(draft.to_state())
@@ -262,26 +276,62 @@ async def attach(
     if current is None:
         return
     draft, target = current
-    attachment = _attachment_of(message)
-    if not draft.room_for(attachment["type"]):
-        await message.answer(screens.attachment_refused(tr, attachment["type"]))
+    # An album comes as one message per photo: the first handled takes them all.
+    album = await albums.unhandled_part(session, state, message)
+    if not album.messages:
+        return  # attached (or refused) with the rest of its album
+    left_out = _attach_all(draft, album.messages)
+    await state.set_data({**draft.to_state(), **album.mark()})
+    refusals = [_refused(tr, kind, count, album.id) for kind, count in left_out.items()]
+    if sum(left_out.values()) == len(album.messages):  # nothing added
+        if not album.answered:
+            await message.answer("\n".join(refusals))
         return
-    draft.attachments.append(attachment)
-    caption = (message.caption or "").strip()
-    if caption and not draft.text and text_problem(caption) is None:
-        draft.text = caption
-    await state.set_data(draft.to_state())
+    notice = "\n".join([screens.attached(tr, draft), *refusals])
     if not draft.text:
-        await message.answer(screens.attached(tr, draft) + "\n" + tr("Now write your text."))
+        await message.answer(notice + "\n" + tr("Now write your text."))
         return
     await state.set_state(Drafting.reviewing)
-    await show(
-        message,
-        screens.preview(tr, draft, target, _name(message)).after(screens.attached(tr, draft)),
+    await show(message, screens.preview(tr, draft, target, _name(message)).after(notice))
+
+
+def _attach_all(draft: Draft, messages: list[Message]) -> Counter[str]:
+    """Adds what fits (a caption may be the text); how many of each kind did not fit."""
+    left_out: Counter[str] = Counter()
+    for item in messages:
+        attachment = _attachment_of(item)
+        if not draft.room_for(attachment["type"]):
+            left_out[attachment["type"]] += 1
+            continue
+        draft.attachments.append(attachment)
+        caption = (item.caption or "").strip()
+        if caption and not draft.text and text_problem(caption) is None:
+            draft.text = caption
+    return left_out
+
+
+def _refused(tr: Translator, kind: str, count: int, album: str | None) -> str:
+    if album is None:
+        return screens.attachment_refused(tr, kind)
+    if kind == "photo":
+        return tr.plural(
+            "%(count)s photo of the album was not added: a submission can have at most "
+            "%(max)s photos.",
+            "%(count)s photos of the album were not added: a submission can have at most "
+            "%(max)s photos.",
+            count,
+            max=MAX_PHOTOS,
+        )
+    return tr.plural(
+        "%(count)s file of the album was not added: a submission can have one document.",
+        "%(count)s files of the album were not added: a submission can have one document.",
+        count,
     )
 
 
-async def unusable(message: Message, tr: Translator) -> None:
+async def unusable(message: Message, state: FSMContext, tr: Translator) -> None:
+    if await albums.answered_before(state, message):
+        return  # one answer for an album, not one per item
     await message.answer(screens.unusable_in_draft(tr))
 
 

@@ -69,6 +69,7 @@ def help_screen(tr: Translator) -> Screen:
         "/my – your proposals and questions, with the answers\n"
         "/language – change the language\n"
         "/mydata – everything stored about you\n"
+        "/privacy – who keeps your data, why and for how long\n"
         "/forget – erase your data\n"
         "/help – this help\n\n"
         "Open a consultation and choose «Contents» to read the plan: strategic goals, "

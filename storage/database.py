@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    engine = create_async_engine(database_url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    # A server's connections can drop while pooled: checked at each checkout. A SQLite
+    # file's cannot, and the check would cost a statement per session.
+    is_sqlite = database_url.startswith("sqlite")
+    engine = create_async_engine(database_url, pool_pre_ping=not is_sqlite)
+    if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 

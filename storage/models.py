@@ -216,6 +216,9 @@ class Submission(Base):
     # What became of the latest answer or decision sent to the resident (an OutboxStatus
     # value), shown on the card; None while nothing was sent.
     reply_status: Mapped[str | None] = mapped_column(String(20))
+    # When its sender erased themselves (or the retention period ended) and it was kept
+    # as its text only: no name, attachments or answer to the person any more.
+    anonymised_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -399,6 +402,7 @@ class OutboxKind(enum.StrEnum):
     CARD_REFRESH = "card_refresh"  # the card shown again as it is now
     REPLY = "reply"  # an answer or decision, to the resident
     SCREEN = "screen"  # a screen for a resident: edits their message, or is sent anew
+    DELETE = "delete"  # a message that must go (an erased resident's photo on a card)
 
 
 class OutboxStatus(enum.StrEnum):
@@ -462,3 +466,20 @@ class StaffPrompt(Base):
     expires_at: Mapped[datetime]
     # Used or cancelled: a second reply to it does nothing.
     closed_at: Mapped[datetime | None]
+
+
+class Restriction(Base):
+    """What must outlive a resident's erasure without their identity: a block by staff,
+    and their submissions of the last hour (the hourly limit). Keyed by a keyed hash
+    (HMAC) of the Telegram user id: the same person coming back is recognised, but the
+    row alone names nobody."""
+
+    __tablename__ = "restriction"
+
+    pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When their submissions of the last hour were sent (ISO strings), for the limit.
+    recent_submissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None while it blocks; otherwise deleted by the retention job after this moment.
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)

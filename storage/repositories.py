@@ -30,8 +30,10 @@ from storage.models import (
     Phase,
     ProcessedUpdate,
     Resident,
+    Restriction,
     Section,
     StaffAction,
+    StaffActionKind,
     StaffPrompt,
     Submission,
     SubmissionStatus,
@@ -126,6 +128,8 @@ LAST_SEEN_PRECISION = timedelta(minutes=10)
 class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Whether seen() met this person for the first time (a row was inserted).
+        self.created = False
 
     async def by_telegram_id(self, telegram_user_id: int) -> Resident | None:
         return await self.session.scalar(
@@ -162,11 +166,12 @@ class ResidentRepository:
     async def _create(self, telegram_user_id: int) -> Resident:
         # Two first updates of one person can race: insert-or-nothing, then read.
         # (No SAVEPOINT: on SQLite its release would commit the update's transaction.)
-        await self.session.execute(
+        inserted = await self.session.execute(
             _insert_for(self.session)(Resident)
             .values(telegram_user_id=telegram_user_id)
             .on_conflict_do_nothing(index_elements=["telegram_user_id"])
         )
+        self.created = bool(inserted.rowcount)
         resident = await self.by_telegram_id(telegram_user_id)
         assert resident is not None
         return resident
@@ -241,6 +246,14 @@ class SubmissionRepository:
         )
         return rows.all()
 
+    async def of_resident_by_id(self, resident_id: int, submission_id: int) -> Submission | None:
+        """One submission, if it is this resident's."""
+        return await self.session.scalar(
+            select(Submission).where(
+                Submission.id == submission_id, Submission.resident_id == resident_id
+            )
+        )
+
     async def count_of_resident(self, resident_id: int) -> int:
         return (
             await self.session.scalar(
@@ -290,6 +303,13 @@ class ConversationStateRepository:
             .values(**values)
             .on_conflict_do_update(index_elements=["key"], set_={**values, "updated_at": now})
         )
+
+    async def drop_if_empty(self, key: str) -> None:
+        """A conversation back at its start keeps no row (its key holds the user id)."""
+        row = await self.get(key)
+        if row is not None and row.state is None and not row.data:
+            await self.session.delete(row)
+            await self.session.flush()
 
 
 class StaffRepository:
@@ -502,13 +522,21 @@ class DeliveryRepository:
             )
         ).all()
         ids = [delivery.id for delivery, _ in rows]
-        if ids:
-            await self.session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
-            )
-        return [(delivery, resident) for delivery, resident in rows]
+        if not ids:
+            return []
+        # Only what this UPDATE took is ours: another sender (a lease take-over) may have
+        # claimed some of the rows between the SELECT and here.
+        claimed = set(
+            (
+                await self.session.scalars(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+                    .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+                    .returning(Delivery.id)
+                )
+            ).all()
+        )
+        return [(delivery, resident) for delivery, resident in rows if delivery.id in claimed]
 
     async def in_flight_back_to_pending(self) -> int:
         """After a crash: deliveries that were being sent may or may not have arrived;
@@ -660,6 +688,18 @@ class InboxRepository:
     async def count(self) -> int:
         return await self.session.scalar(select(func.count()).select_from(InboxUpdate)) or 0
 
+    async def album(self, chat_id: int, media_group_id: str) -> list[dict[str, Any]]:
+        """The messages of an album (one update each) recorded and not yet handled, in
+        the order they were sent."""
+        rows = await self.session.scalars(
+            select(InboxUpdate.payload)
+            .where(InboxUpdate.payload[("message", "media_group_id")].as_string() == media_group_id)
+            .order_by(InboxUpdate.update_id)
+        )
+        # The chat is compared here: its id may not fit the SQL integer of a JSON cast.
+        messages = (payload["message"] for payload in rows)
+        return [dict(message) for message in messages if message["chat"]["id"] == chat_id]
+
 
 class OutboxRepository:
     """What must reach Telegram because a change was committed (see OutboxMessage)."""
@@ -742,3 +782,198 @@ class OutboxRepository:
             )
             or 0
         )
+
+
+class PrivacyRepository:
+    """What erasure, the access request (/mydata) and the retention job ask."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- restrictions that outlive an erasure ------------------------------------------
+
+    async def restriction(self, pseudonym: str) -> Restriction | None:
+        return await self.session.get(Restriction, pseudonym)
+
+    async def keep_restriction(
+        self, pseudonym: str, *, banned: bool, recent: list[str], expires_at: datetime | None
+    ) -> None:
+        row = await self.restriction(pseudonym)
+        if row is None:
+            row = Restriction(pseudonym=pseudonym, recent_submissions=[])
+            self.session.add(row)
+        row.banned = row.banned or banned
+        row.recent_submissions = sorted({*row.recent_submissions, *recent})
+        row.expires_at = None if row.banned else expires_at
+        await self.session.flush()
+
+    async def lift_ban(self, pseudonym: str) -> None:
+        await self.session.execute(
+            update(Restriction).where(Restriction.pseudonym == pseudonym).values(banned=False)
+        )
+
+    async def forget_expired_restrictions(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(Restriction).where(
+                Restriction.banned.is_(False),
+                or_(Restriction.expires_at.is_(None), Restriction.expires_at < now),
+            )
+        )
+        return result.rowcount or 0
+
+    # --- a resident's traces ---------------------------------------------------------
+
+    async def posted_attachments(self, submission_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(chat id, message id) of each attachment posted under these submissions' cards."""
+        if not submission_ids:
+            return []
+        rows = await self.session.execute(
+            select(OutboxMessage.chat_id, OutboxMessage.telegram_message_id).where(
+                OutboxMessage.kind == OutboxKind.ATTACHMENT,
+                OutboxMessage.submission_id.in_(submission_ids),
+                OutboxMessage.telegram_message_id.is_not(None),
+            )
+        )
+        return [(chat_id, message_id) for chat_id, message_id in rows.all()]
+
+    async def anonymise(self, submission_ids: Sequence[int], now: datetime) -> None:
+        """Keep the text, the decision and its reason (the report the law requires);
+        drop what points to the person: the link, the name, attachments, the answer."""
+        if not submission_ids:
+            return
+        await self.session.execute(
+            update(Submission)
+            .where(Submission.id.in_(submission_ids))
+            .values(
+                resident_id=None,
+                author_name=None,
+                attachments=[],
+                answer=None,
+                anonymised_at=now,
+            )
+            .execution_options(synchronize_session="fetch")
+        )
+        await self.forget_action_details(submission_ids)
+        # Attachments not posted yet never will be; answers not sent yet have no reader.
+        await self.session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.submission_id.in_(submission_ids),
+                OutboxMessage.kind.in_((OutboxKind.ATTACHMENT, OutboxKind.REPLY)),
+            )
+        )
+
+    async def forget_action_details(self, submission_ids: Sequence[int]) -> None:
+        """The audit log keeps who did what and when, not the words sent to the person."""
+        await self.session.execute(
+            update(StaffAction)
+            .where(StaffAction.submission_id.in_(submission_ids))
+            .values(detail=None)
+        )
+
+    async def refused_attempts(self, telegram_user_id: int) -> Sequence[StaffAction]:
+        rows = await self.session.scalars(
+            select(StaffAction)
+            .where(
+                StaffAction.actor_telegram_id == telegram_user_id,
+                StaffAction.kind == StaffActionKind.REFUSED,
+            )
+            .order_by(StaffAction.created_at)
+        )
+        return rows.all()
+
+    async def delete_refused_attempts(self, telegram_user_id: int) -> None:
+        await self.session.execute(
+            delete(StaffAction).where(
+                StaffAction.actor_telegram_id == telegram_user_id,
+                StaffAction.kind == StaffActionKind.REFUSED,
+            )
+        )
+
+    async def delete_messages_to(self, chat_id: int) -> None:
+        """Whatever the outbox holds for a private chat: sent or waiting, it has a text."""
+        await self.session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == chat_id))
+
+    async def follows_of(self, resident_id: int) -> Sequence[tuple[Follow, Consultation]]:
+        rows = await self.session.execute(
+            select(Follow, Consultation)
+            .join(Consultation, Consultation.id == Follow.consultation_id)
+            .where(Follow.resident_id == resident_id)
+            .order_by(Follow.created_at)
+        )
+        return [(follow, consultation) for follow, consultation in rows.all()]
+
+    async def deliveries_of(
+        self, resident_id: int
+    ) -> Sequence[tuple[Delivery, Notice, Consultation | None]]:
+        rows = await self.session.execute(
+            select(Delivery, Notice, Consultation)
+            .join(Notice, Notice.id == Delivery.notice_id)
+            .outerjoin(Consultation, Consultation.id == Notice.consultation_id)
+            .where(Delivery.resident_id == resident_id)
+            .order_by(Notice.due_at, Delivery.id)
+        )
+        return [(delivery, notice, consultation) for delivery, notice, consultation in rows.all()]
+
+    async def consultations(self, ids: Sequence[int]) -> dict[int, Consultation]:
+        if not ids:
+            return {}
+        rows = await self.session.scalars(select(Consultation).where(Consultation.id.in_(ids)))
+        return {consultation.id: consultation for consultation in rows.all()}
+
+    # --- retention -------------------------------------------------------------------
+
+    async def submissions_past_retention(self, cutoff: datetime) -> Sequence[int]:
+        """Not yet anonymised, of a consultation closed before `cutoff`, or sent to the
+        general channel (or a consultation since deleted) before it."""
+        rows = await self.session.scalars(
+            select(Submission.id)
+            .outerjoin(Consultation, Consultation.id == Submission.consultation_id)
+            .where(
+                Submission.anonymised_at.is_(None),
+                or_(
+                    Consultation.closes_at < cutoff,
+                    (Consultation.closes_at.is_(None) & (Submission.created_at < cutoff)),
+                ),
+            )
+        )
+        return rows.all()
+
+    async def residents_gone_quiet(self, cutoff: datetime) -> Sequence[Resident]:
+        """Not seen since `cutoff` and following nothing: nothing of theirs is in use."""
+        rows = await self.session.scalars(
+            select(Resident).where(
+                Resident.last_seen_at < cutoff,
+                Resident.follows_all.is_(False),
+                ~select(Follow.id).where(Follow.resident_id == Resident.id).exists(),
+            )
+        )
+        return rows.all()
+
+    async def forget_old_traffic(self, cutoff: datetime) -> int:
+        """Messages to residents once delivered, refused staff attempts, and the
+        deliveries of finished notices, older than `cutoff`. Cards and their
+        attachments stay: an erasure needs to know where they are."""
+        removed = 0
+        for statement in (
+            delete(OutboxMessage).where(
+                OutboxMessage.kind.in_((OutboxKind.REPLY, OutboxKind.SCREEN, OutboxKind.DELETE)),
+                OutboxMessage.status.not_in((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+                OutboxMessage.created_at < cutoff,
+            ),
+            delete(StaffAction).where(
+                StaffAction.kind == StaffActionKind.REFUSED, StaffAction.created_at < cutoff
+            ),
+            delete(Delivery).where(
+                Delivery.notice_id.in_(
+                    select(Notice.id).where(
+                        Notice.status.in_(
+                            (NoticeStatus.DONE, NoticeStatus.CANCELLED, NoticeStatus.EXPIRED)
+                        ),
+                        Notice.due_at < cutoff,
+                    )
+                )
+            ),
+        ):
+            result = await self.session.execute(statement)
+            removed += result.rowcount or 0
+        return removed

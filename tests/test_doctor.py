@@ -65,6 +65,9 @@ def settings_for(standin: TelegramStandIn, database_url: str, **overrides: objec
         "bot_api_url": standin.base_url,
         "database_url": database_url,
         "admin_ids": frozenset({ADMIN_ID}),
+        "controller": "Община Стара Загора",
+        "privacy_contact": "dpo@starazagora.bg",
+        "pseudonym_key": "a-random-secret-for-the-tests",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -94,6 +97,7 @@ async def test_a_healthy_setup_passes(healthy: Settings, standin: TelegramStandI
         "translations",
         "bot token",
         "staff",
+        "privacy",
         "database",
         "migrations",
         "redis",
@@ -128,6 +132,25 @@ async def test_missing_staff_settings_are_warnings(
     assert "STAFF_CHAT_ID is not set" in report.checks["staff"]
     assert "ADMIN_IDS is not set" in report.checks["staff"]
     assert report.status("staff chat") == "skipped"
+    assert report.lines[-1] == "ready (1 warning)"
+
+
+async def test_missing_privacy_settings_are_warnings(
+    standin: TelegramStandIn, database_url: str
+) -> None:
+    await migrate(database_url)
+    settings = settings_for(
+        standin,
+        database_url,
+        staff_chat_id=staff_group(standin).id,
+        controller=None,
+        pseudonym_key=None,
+    )
+    report = await diagnose(settings)
+    assert report.code == 0, report.output
+    assert report.status("privacy") == "warning"
+    assert "CONTROLLER and PRIVACY_CONTACT" in report.checks["privacy"]
+    assert "PSEUDONYM_KEY is not set" in report.checks["privacy"]
     assert report.lines[-1] == "ready (1 warning)"
 
 
@@ -350,7 +373,15 @@ async def test_the_command(standin: TelegramStandIn, tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'civicbot.db'}"
     await migrate(database_url)
     group = staff_group(standin)
-    env = environment(standin, database_url, STAFF_CHAT_ID=str(group.id), ADMIN_IDS="1,2")
+    env = environment(
+        standin,
+        database_url,
+        STAFF_CHAT_ID=str(group.id),
+        ADMIN_IDS="1,2",
+        CONTROLLER="Община Стара Загора",
+        PRIVACY_CONTACT="dpo@starazagora.bg",
+        PSEUDONYM_KEY="a-random-secret-for-the-tests",
+    )
     # Side by side (each start imports aiogram, which takes seconds): healthy, wrong token.
     healthy, wrong = await asyncio.gather(
         _civicbot_doctor(env), _civicbot_doctor({**env, "BOT_TOKEN": WRONG_TOKEN})

@@ -450,6 +450,40 @@ async def test_control_characters_do_not_break_xlsx_or_docx(factory, catalogs: C
     assert "Текст с управляващи знаци." in docx_text(Document(io.BytesIO(output.getvalue())))
 
 
+async def test_control_characters_in_names_and_titles_do_not_break_xlsx_or_docx(
+    factory, catalogs: Catalogs
+) -> None:
+    # A document's file name comes from the sender's device, a title from a content
+    # file ("\x07" is valid YAML in double quotes): XML, and so openpyxl, refuses both.
+    await submit(
+        factory,
+        "Предложение с приложен файл.",
+        name="Ана\x1b Тест",
+        signed=True,
+        attachments=[{"type": "document", "file_id": "d", "file_name": "план\x00\x01.pdf"}],
+        answer="Отговор\x0c с форма.",
+    )
+    async with factory.begin() as session:
+        consultation = await ConsultationRepository(session).by_slug(SLUG)
+        assert consultation is not None
+        consultation.title = {**consultation.title, "bg": "Стратегия\x07 2030"}
+    en = catalogs.translator("en")
+
+    data, _ = await export(factory, "xlsx", en)
+    row = [cell.value for cell in load_workbook(io.BytesIO(data)).active[2]]
+    assert "1 document (план.pdf)" in row
+    assert "Ана Тест" in row and "Отговор с форма." in row
+
+    for fmt in ("xlsx", "docx"):
+        output = io.BytesIO()
+        await consultation_report(factory, SLUG, fmt, output, catalogs)  # type: ignore[arg-type]
+        assert output.getvalue()
+    output = io.BytesIO()
+    await consultation_report(factory, SLUG, "xlsx", output, catalogs)
+    cells = [c.value for row in load_workbook(io.BytesIO(output.getvalue())).active for c in row]
+    assert "Стратегия 2030" in cells
+
+
 def test_neutralise_only_touches_formula_starts() -> None:
     assert neutralise("Нормален текст = добре") == "Нормален текст = добре"
     assert neutralise("=SUM(A1)") == "'=SUM(A1)"

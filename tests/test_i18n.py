@@ -311,3 +311,21 @@ def test_negotiate_uses_the_given_default() -> None:
     assert negotiate("de", "sl", SUPPORTED_LOCALES) == "sl"
     assert negotiate(None, "bg", SUPPORTED_LOCALES) == "bg"
     assert negotiate("sl", "en", ("bg", "en")) == "en"
+
+
+def test_an_installed_package_reads_the_catalogs_it_carries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel carries locales/ as bot/locales (pyproject.toml); a checkout has it at the
+    top of the repository; either is found, the package's own copy first."""
+    from bot import resources
+
+    installed = tmp_path / "site-packages" / "bot"
+    (installed / "locales").mkdir(parents=True)
+    (tmp_path / "site-packages" / "locales").mkdir()  # some other package's folder
+    monkeypatch.setattr(resources, "PACKAGE_DIR", installed)
+    assert resources.data_dir("locales") == installed / "locales"
+    checkout = tmp_path / "checkout" / "bot"
+    checkout.mkdir(parents=True)
+    monkeypatch.setattr(resources, "PACKAGE_DIR", checkout)
+    assert resources.data_dir("examples") == tmp_path / "checkout" / "examples"

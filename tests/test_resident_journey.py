@@ -43,6 +43,7 @@ async def test_commands_are_registered_in_every_language(standin: TelegramStandI
         "notifications",
         "language",
         "mydata",
+        "privacy",
         "forget",
         "cancel",
         "help",

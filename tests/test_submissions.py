@@ -169,7 +169,8 @@ async def test_signing_with_the_telegram_name(resident, running_bot) -> None:
     await _to_prompt(chat)
     await chat.send(PROPOSAL)
     signed = await chat.tap("👤 Sign with my name")
-    assert "👤 Signed as Ana" in signed.text
+    # A name is set apart by invisible isolates (its writing direction stays inside).
+    assert "👤 Signed as \u2068Ana\u2069" in signed.text
     back = await chat.tap("🙈 Stay anonymous")
     assert "🙈 Anonymous to the public" in back.text
     await chat.tap("👤 Sign with my name")
@@ -226,7 +227,7 @@ async def test_person_written_text_is_escaped_everywhere(resident, standin, runn
     preview = await chat.send(tricky)
     assert tricky in preview.text
     signed = await chat.tap("👤 Sign with my name")
-    assert "Signed as <b>Ana</b> & co" in signed.text
+    assert "Signed as \u2068<b>Ana</b> & co\u2069" in signed.text
     await chat.tap("✅ Send")
     mine = await chat.send("/my")
     assert "<script>" in mine.text
@@ -246,12 +247,9 @@ async def test_a_double_tap_on_send_makes_one_submission(
     await chat.settled()
     assert len(await stored(running_bot)) == 1
     assert chat.last.text.startswith("✅ Received.")
-    # The second press still carries the preview, so the bot shows the receipt again and
-    # Telegram answers "not modified": expected, handled, and the only refusal.
-    assert {r.description.split(":")[1].strip() for r in standin.invalid_requests} <= {
-        "message is not modified"
-    }
-    standin.invalid_requests.clear()
+    # The second press still carries the preview and asks for the receipt the first put
+    # there: the bot knows, and sends no edit that changes nothing.
+    assert standin.invalid_requests == []
 
 
 async def test_a_redelivered_send_update_makes_one_submission(
@@ -321,11 +319,15 @@ async def test_my_data_is_a_json_document(resident, standin: TelegramStandIn) ->
     await _to_prompt(chat)
     await chat.send(PROPOSAL)
     await chat.tap("✅ Send")
-    document = await chat.send("/mydata")
+    before = len(standin.messages(chat.user))
+    standin.send_text(chat.user, "/mydata")
+    await standin.wait_idle()
+    [document, readable] = standin.messages(chat.user)[before:]
     assert document.kind == "document" and document.filename == "civicbot-my-data.json"
+    assert readable.filename == "civicbot-my-data.txt" and "/forget" in readable.text
     data = json.loads(document.document or b"{}")
-    assert data["resident"]["telegram_user_id"] == chat.user.id
-    assert data["resident"]["privacy_notice_version"]
+    assert data["profile"]["telegram_user_id"] == chat.user.id
+    assert data["profile"]["privacy_notice_version"]
     assert [item["text"] for item in data["submissions"]] == [PROPOSAL]
 
 

@@ -296,7 +296,8 @@ def _xlsx(report: Report, output: BinaryIO) -> None:
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "".join(c for c in report.heading if c not in "[]:*?/\\")[:31] or "Report"
+    heading = xml_safe(report.heading)
+    sheet.title = "".join(c for c in heading if c not in "[]:*?/\\")[:31] or "Report"
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
 

@@ -31,6 +31,7 @@ from bot.export.common import (
     neutralise,
     resolve,
     status_label,
+    xml_safe,
 )
 from bot.i18n import Translator
 from storage.models import Submission
@@ -298,7 +299,7 @@ class _XlsxWriter:
                 record.section_number,
                 cell_text(record.section_title) or None,
                 cell_text(record.text),
-                record.attachments_text or None,
+                cell_text(record.attachments_text) or None,  # file names come from devices
                 cell_text(record.author_label),
                 record.status_label,
                 cell_text(record.reason) or None,
@@ -314,8 +315,8 @@ class _XlsxWriter:
 
 
 def _sheet_title(title: str) -> str:
-    # Excel: at most 31 characters, none of []:*?/\
-    cleaned = "".join(" " if char in "[]:*?/\\" else char for char in title).strip()
+    # Excel: at most 31 characters, none of []:*?/\ (nor what XML cannot hold)
+    cleaned = "".join(" " if char in "[]:*?/\\" else char for char in xml_safe(title)).strip()
     return cleaned[:31] or "Sheet1"
 
 

@@ -30,6 +30,7 @@ from bot.notify import planner
 from bot.notify.messages import progress_text
 from bot.notify.outbox import CardRenderer, OutboxWorker, deliver_forever
 from bot.notify.sender import Progress, Sender, SendLimits
+from bot.privacy import RetentionResult, apply_retention
 from storage.models import Consultation, Notice, NoticeStatus
 from storage.repositories import (
     DeliveryRepository,
@@ -41,6 +42,7 @@ from storage.repositories import (
 log = logging.getLogger(__name__)
 LEASE = "notifier"
 OUTBOX_FLUSH_SECONDS = 5.0
+RETENTION_EVERY = timedelta(hours=1)
 
 
 class Notifier:
@@ -91,6 +93,7 @@ class Notifier:
         self._no_tick.set()
         self._loop: asyncio.Task[None] | None = None
         self._leader = False
+        self._retention_due_at: datetime | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -191,6 +194,8 @@ class Notifier:
                 else:
                     notice.status = NoticeStatus.EXPIRED
             planned = [(notice.id, notice.due_at) for notice in await notices.planned()]
+        if self._retention_due_at is None or now >= self._retention_due_at:
+            await self.apply_retention(now)
         real_now = datetime.now(UTC)
         for notice_id, due_at in planned:
             if due_at <= now:
@@ -205,6 +210,13 @@ class Notifier:
                 misfire_grace_time=None,
             )
         self._wake.set()
+
+    async def apply_retention(self, now: datetime) -> RetentionResult:
+        """What the privacy notice promises about time (hourly, in the lease holder)."""
+        async with self.session_factory.begin() as session:
+            result = await apply_retention(session, self.settings, self.outbox.staff_tr, now)
+        self._retention_due_at = now + RETENTION_EVERY
+        return result
 
     async def _hold_lease(self) -> bool:
         ttl = timedelta(seconds=self.settings.notifier_lease_seconds)
@@ -278,7 +290,7 @@ class Notifier:
                         return
                     await asyncio.sleep(error.retry_after)
                 except TelegramAPIError as error:  # e.g. deleted by staff: sending goes on
-                    log.info("broadcast progress not shown: %s", error)
+                    log.warning("broadcast progress not shown: %s", error)
                     return
 
         return report

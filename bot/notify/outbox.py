@@ -134,6 +134,17 @@ async def queue_screen(
     _queued(session)
 
 
+async def queue_delete(session: AsyncSession, chat_id: int, message_id: int) -> None:
+    """A message that must disappear from a chat (an erased resident's photo)."""
+    await OutboxRepository(session).add(
+        OutboxKind.DELETE,
+        chat_id,
+        payload={"message_id": message_id},
+        dedup_key=f"delete:{chat_id}:{message_id}",
+    )
+    _queued(session)
+
+
 def wake_on_commit(session_factory: async_sessionmaker[AsyncSession], wake: Callable[[], None]):
     """Every session of `session_factory` calls `wake` after committing something queued."""
     info = dict(session_factory.kw.get("info") or {})
@@ -266,6 +277,7 @@ class OutboxWorker:
         if kind is Verdict.AMBIGUOUS and row.kind not in (
             OutboxKind.SCREEN,
             OutboxKind.CARD_REFRESH,
+            OutboxKind.DELETE,
         ):
             if row.ambiguous_failures + 1 >= AMBIGUOUS_LIMIT:
                 return _Outcome(OutboxStatus.UNCERTAIN, error=text, ambiguous=True)
@@ -282,7 +294,19 @@ class OutboxWorker:
         if row.kind is OutboxKind.REPLY:
             sent = await self.bot.send_message(row.chat_id, str(row.payload["text"]))
             return _Outcome(OutboxStatus.SENT, sent.message_id)
+        if row.kind is OutboxKind.DELETE:
+            return await self._delete(row)
         return await self._show_screen(row)
+
+    async def _delete(self, row: _RowData) -> _Outcome:
+        message_id = int(row.payload["message_id"])
+        try:
+            await self.bot.delete_message(row.chat_id, message_id)
+        except TelegramBadRequest as error:
+            if "not found" not in error.message:
+                raise
+            # Deleted already: by staff, or by an earlier try whose answer was lost.
+        return _Outcome(OutboxStatus.SENT, message_id)
 
     async def _show_screen(self, row: _RowData) -> _Outcome:
         text = str(row.payload["text"])

@@ -242,11 +242,13 @@ class TelegramStandIn:
         username: str | None = None,
         language_code: str | None = "en",
         hides_forwards: bool = False,
+        is_bot: bool = False,
     ) -> SimUser:
         """A new resident; their private chat with the bot has the same id as they do.
 
         ``hides_forwards``: their privacy setting hides their account in forwards, so a
         forward of their message carries only their name (``forward_origin`` hidden_user).
+        ``is_bot``: another bot (Telegram marks its messages ``from.is_bot``).
         """
         return self._world.add_user(
             first_name,
@@ -254,6 +256,7 @@ class TelegramStandIn:
             username=username,
             language_code=language_code,
             hides_forwards=hides_forwards,
+            is_bot=is_bot,
         )
 
     def add_group(
@@ -345,6 +348,32 @@ class TelegramStandIn:
         return self._user_message(
             user, chat, "photo", content, file=stored, reply_to=reply_to, thread_id=thread_id
         )
+
+    def send_album(
+        self,
+        user: SimUser,
+        photos: int,
+        *,
+        caption: str | None = None,
+        chat: ChatRef | None = None,
+    ) -> list[int]:
+        """The user sends ``photos`` pictures at once (an album, 2 to 10 in a Telegram
+        client): one message and one update each, sharing a ``media_group_id``, the
+        caption on the first, as Telegram delivers them. Returns the update_ids."""
+        if not 2 <= photos <= 10:
+            raise ValueError("an album has 2 to 10 items")
+        group_id = self._world.next_media_group_id()
+        update_ids = []
+        for index in range(photos):
+            content, stored = photo_content(self._world, sample_png())
+            if index == 0:
+                content.update(caption_content(caption))
+            update_ids.append(
+                self._user_message(
+                    user, chat, "photo", content, file=stored, media_group_id=group_id
+                )
+            )
+        return update_ids
 
     def send_document(
         self,
@@ -886,6 +915,7 @@ class TelegramStandIn:
         reply_to: MessageRef | None = None,
         file: StoredFile | None = None,
         thread_id: int | None = None,
+        media_group_id: str | None = None,
     ) -> int:
         state = self._state(chat if chat is not None else user)
         if state.chat.is_group and state.status_of(user.id) not in _MEMBER_STATUSES:
@@ -904,7 +934,14 @@ class TelegramStandIn:
                 raise LookupError(f"no message {reply_to} to reply to in chat {state.chat.id}")
         thread_id = self._user_thread(state, user, thread_id, target)
         record = self._world.new_message(
-            state, user, kind, content, reply_to=target, file=file, thread_id=thread_id
+            state,
+            user,
+            kind,
+            content,
+            reply_to=target,
+            file=file,
+            thread_id=thread_id,
+            media_group_id=media_group_id,
         )
         update_id = self._push({"message": self._world.message_json(record)})
         self._message_of_update[update_id] = (state.chat.id, record.message_id)

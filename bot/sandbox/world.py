@@ -125,6 +125,7 @@ class World:
         username: str | None,
         language_code: str | None,
         hides_forwards: bool = False,
+        is_bot: bool = False,
     ) -> SimUser:
         user = SimUser(
             id=self._next_user_id,
@@ -132,6 +133,7 @@ class World:
             last_name=last_name,
             username=username,
             language_code=language_code,
+            is_bot=is_bot,
             hides_forwards=hides_forwards,
         )
         self._next_user_id += 1
