@@ -264,21 +264,6 @@ class SubmissionRepository:
             or 0
         )
 
-    async def unlink_resident(self, resident_id: int) -> int:
-        """Keep a resident's submissions with nothing that points to the person."""
-        result = await self.session.execute(
-            update(Submission)
-            .where(Submission.resident_id == resident_id)
-            .values(resident_id=None, author_name=None)
-        )
-        return result.rowcount or 0
-
-    async def delete_of_resident(self, resident_id: int) -> int:
-        result = await self.session.execute(
-            delete(Submission).where(Submission.resident_id == resident_id)
-        )
-        return result.rowcount or 0
-
 
 class ConversationStateRepository:
     """Plain string keys: the FSM adapter in bot/ builds them from aiogram's keys."""
