@@ -64,8 +64,7 @@ async def erase(
     privacy = PrivacyRepository(session)
     submissions = list(await SubmissionRepository(session).of_resident(resident.id))
     ids = [submission.id for submission in submissions]
-    for chat_id, message_id in await privacy.posted_attachments(ids):
-        await queue_delete(session, chat_id, message_id)
+    await _delete_posted_attachments(session, ids)
     if keep_submissions:
         await anonymise(session, submissions, now)
     else:
@@ -93,8 +92,14 @@ async def anonymise(session: AsyncSession, submissions: list[Submission], now: d
     """Keep each submission as its text, decision and reason; its card shows that."""
     await PrivacyRepository(session).anonymise([item.id for item in submissions], now)
     for submission in submissions:
-        await session.refresh(submission)
         await queue_card_refresh(session, submission)
+
+
+async def _delete_posted_attachments(session: AsyncSession, submission_ids: list[int]) -> None:
+    """The photos, documents and locations posted under these submissions' cards."""
+    privacy = PrivacyRepository(session)
+    for chat_id, message_id in await privacy.posted_attachments(submission_ids):
+        await queue_delete(session, chat_id, message_id)
 
 
 def erased_card(tr: Translator, submission: Submission) -> str:
@@ -209,10 +214,8 @@ async def apply_retention(
     follow nothing, are erased; transport records of that age go."""
     privacy = PrivacyRepository(session)
     cutoff = now - timedelta(days=settings.retention_days)
-    ids = await privacy.submissions_past_retention(cutoff)
-    old = [item for item in [await session.get(Submission, id_) for id_ in ids] if item]
-    for chat_id, message_id in await privacy.posted_attachments(ids):
-        await queue_delete(session, chat_id, message_id)
+    old = list(await privacy.submissions_past_retention(cutoff))
+    await _delete_posted_attachments(session, [submission.id for submission in old])
     await anonymise(session, old, now)
     quiet = await privacy.residents_gone_quiet(cutoff)
     for resident in quiet:

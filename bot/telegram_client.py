@@ -83,15 +83,13 @@ class FitToTelegram(BaseRequestMiddleware):
     ) -> TelegramType:
         field, limit = _LIMITS.get(type(method), (None, 0))
         text = getattr(method, field, None) if field else None
-        if isinstance(text, str) and _is_html(method, bot) and measure(text) > limit:
+        size = measure(text) if isinstance(text, str) and _is_html(method, bot) else 0
+        if size > limit:
+            # Sizes only: the text is a person's words, and logs are not erased with them.
             log.warning(
-                "%s of %s units shortened to Telegram's %s: %.80r",
-                method.__api_method__,
-                measure(text),
-                limit,
-                text,
+                "%s of %s units shortened to Telegram's %s", method.__api_method__, size, limit
             )
-            method = method.model_copy(update={field: fold_html(text, limit)})
+            method = method.model_copy(update={field: fold_html(str(text), limit)})
         return await make_request(bot, method)
 
 

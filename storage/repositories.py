@@ -907,11 +907,11 @@ class PrivacyRepository:
 
     # --- retention -------------------------------------------------------------------
 
-    async def submissions_past_retention(self, cutoff: datetime) -> Sequence[int]:
+    async def submissions_past_retention(self, cutoff: datetime) -> Sequence[Submission]:
         """Not yet anonymised, of a consultation closed before `cutoff`, or sent to the
         general channel (or a consultation since deleted) before it."""
         rows = await self.session.scalars(
-            select(Submission.id)
+            select(Submission)
             .outerjoin(Consultation, Consultation.id == Submission.consultation_id)
             .where(
                 Submission.anonymised_at.is_(None),

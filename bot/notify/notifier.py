@@ -194,8 +194,6 @@ class Notifier:
                 else:
                     notice.status = NoticeStatus.EXPIRED
             planned = [(notice.id, notice.due_at) for notice in await notices.planned()]
-        if self._retention_due_at is None or now >= self._retention_due_at:
-            await self.apply_retention(now)
         real_now = datetime.now(UTC)
         for notice_id, due_at in planned:
             if due_at <= now:
@@ -210,6 +208,11 @@ class Notifier:
                 misfire_grace_time=None,
             )
         self._wake.set()
+        if self._retention_due_at is None or now >= self._retention_due_at:
+            try:
+                await self.apply_retention(now)
+            except Exception:  # notices go on; the job tries again at the next tick
+                log.exception("the retention job failed")
 
     async def apply_retention(self, now: datetime) -> RetentionResult:
         """What the privacy notice promises about time (hourly, in the lease holder)."""
