@@ -1,11 +1,13 @@
 """Broadcast benchmark: the real sender (bot/notify/sender.py) over real HTTP to the
-Telegram stand-in, with Telegram's flood limits on and off.
+Telegram stand-in, with Telegram's flood limits on and off, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/broadcast.py [--limited 2000] [--recipients 10000]
+                                        [--databases sqlite,postgresql]
 
-Each run fills a temporary SQLite database with residents (the stand-in's users) and
-one broadcast addressed to them all, then runs `Sender.send` in a fresh process (this
-script with --task) while the stand-in serves in this one:
+Each run fills a fresh database (a temporary SQLite file, or a database of its own on a
+private PostgreSQL server started as tests/servers.py does) with residents (the
+stand-in's users) and one broadcast addressed to them all, then runs `Sender.send` in a
+fresh process (this script with --task) while the stand-in serves in this one:
 
   limited   the stand-in enforces Telegram's limits (30 messages/s overall, 1/s per
             chat) and the sender is configured at 30/s: the achieved rate as a ratio of
@@ -15,8 +17,8 @@ script with --task) while the stand-in serves in this one:
   sender    limits off in both: the sender's raw capacity, messages per second, and as
             a ratio of the baseline;
   sender-normal
-            the same with SQLite's `PRAGMA synchronous=NORMAL` added by this script (not
-            the bot's setting): how much of the cost is the fsync of each commit.
+            (SQLite only) the same with `PRAGMA synchronous=NORMAL` added by this script
+            (not the bot's setting): how much of the cost is the fsync of each commit.
 
 Memory is how far the task's process rose above its resident set before the task
 (peak, getrusage), with the libraries imported and the database connected.
@@ -47,6 +49,7 @@ TEXT = (
 TELEGRAM_RATE = 30.0  # messages a second over all chats, Telegram's limit for bulk sending
 PAID_CEILING = 1000.0  # messages a second with paid broadcasts, at most
 TASKS = ("limited", "baseline", "sender", "sender-normal")
+DATABASES = ("sqlite", "postgresql")
 
 
 # ---------------------------------------------------------------- the database
@@ -189,8 +192,8 @@ def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
 # ---------------------------------------------------------------- the whole run
 
 
-async def measure(task: str, recipients: int, directory: Path) -> dict[str, Any]:
-    """One task against a fresh stand-in (and, but for the baseline, a fresh database)."""
+async def measure(task: str, recipients: int, database_url: str | None) -> dict[str, Any]:
+    """One task against a fresh stand-in and, but for the baseline, a fresh database."""
     from bot.sandbox import TelegramStandIn
 
     limited = task == "limited"
@@ -216,8 +219,7 @@ async def measure(task: str, recipients: int, directory: Path) -> dict[str, Any]
             "--count",
             str(recipients),
         ]
-        if task != "baseline":
-            database_url = f"sqlite+aiosqlite:///{directory / f'{task}.db'}"
+        if database_url is not None:
             notice_id = await populate(database_url, chat_ids)
             command += ["--database", database_url, "--notice", str(notice_id)]
         process = await asyncio.create_subprocess_exec(
@@ -240,15 +242,16 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:.1f}"
 
 
-def report(results: dict[str, dict[str, Any]]) -> None:
-    base = results["baseline"]
+def report(results: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """`results` by task and database ("-" for the baseline, which has none)."""
+    base = results[("baseline", "-")]
     base_rate = base["sent"] / base["seconds"]
     print()
     print(
-        f"{'task':<14} {'messages':>8} {'seconds':>8} {'msg/s':>7} {'ratio':>16} "
-        f"{'429s':>5} {'peak MiB':>9} {'x memory':>9}"
+        f"{'task':<14} {'database':<10} {'messages':>8} {'seconds':>8} {'msg/s':>7} "
+        f"{'ratio':>16} {'429s':>5} {'peak MiB':>9} {'x memory':>9}"
     )
-    for task, result in results.items():
+    for (task, database), result in results.items():
         rate = result["sent"] / result["seconds"]
         if task == "limited":
             ratio = f"{rate / TELEGRAM_RATE:.3f} x limit"
@@ -258,32 +261,61 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             ratio = f"{rate / base_rate:.2f} x baseline"
         memory_ratio = result["memory"] / base["memory"] if base["memory"] else float("nan")
         print(
-            f"{task:<14} {result['sent']:>8,} {result['seconds']:>8.2f} {rate:>7.1f} "
-            f"{ratio:>16} {result['standin_429']:>5} {_mib(result['memory']):>9} "
-            f"{memory_ratio:>8.1f}x"
+            f"{task:<14} {database:<10} {result['sent']:>8,} {result['seconds']:>8.2f} "
+            f"{rate:>7.1f} {ratio:>16} {result['standin_429']:>5} "
+            f"{_mib(result['memory']):>9} {memory_ratio:>8.1f}x"
         )
-    for task, result in results.items():
+    for (task, database), result in results.items():
         if result["arrived"] != result["recipients"] or result["failed"]:
             print(
-                f"!! {task}: {result['arrived']} messages arrived for "
+                f"!! {task} on {database}: {result['arrived']} messages arrived for "
                 f"{result['recipients']} recipients, {result['failed']} failed"
             )
-    limited = results["limited"]
-    print(
-        f"\nlimited: the stand-in enforced {TELEGRAM_RATE:.0f}/s overall and 1/s per chat; "
-        f"the sender, configured at {TELEGRAM_RATE:.0f}/s, met "
-        f"{limited['standin_429']} 429s ({limited.get('sender_429', 0)} seen by the sender)."
-    )
+    print()
+    for (task, database), result in results.items():
+        if task == "limited":
+            print(
+                f"limited on {database}: the stand-in enforced {TELEGRAM_RATE:.0f}/s overall "
+                f"and 1/s per chat; the sender, configured at {TELEGRAM_RATE:.0f}/s, met "
+                f"{result['standin_429']} 429s ({result.get('sender_429', 0)} seen by the "
+                "sender)."
+            )
     print(
         "baseline: aiogram send_message in a bare loop, as many in flight as the sender's "
         "workers, no database; limits off."
     )
-    for task in ("sender", "sender-normal"):
-        rate = results[task]["sent"] / results[task]["seconds"]
-        print(
-            f"{task}: raw capacity {rate:.0f} messages/s, "
-            f"{rate / PAID_CEILING:.0%} of the {PAID_CEILING:.0f}/s of paid broadcasts."
-        )
+    for (task, database), result in results.items():
+        if task.startswith("sender"):
+            rate = result["sent"] / result["seconds"]
+            print(
+                f"{task} on {database}: raw capacity {rate:.0f} messages/s, "
+                f"{rate / PAID_CEILING:.0%} of the {PAID_CEILING:.0f}/s of paid broadcasts."
+            )
+
+
+async def run(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, Any]]:
+    from bench.throughput import postgres
+
+    databases = [name for name in args.databases.split(",") if name]
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def measured(task: str, database: str, url: str | None) -> None:
+        recipients = args.limited if task == "limited" else args.recipients
+        print(f"{task} on {database}: {recipients:,} recipients …", flush=True)
+        results[(task, database)] = await measure(task, recipients, url)
+
+    await measured("baseline", "-", None)
+    if "sqlite" in databases:
+        with tempfile.TemporaryDirectory(prefix="civicbot-bench-") as name:
+            for task in TASKS:
+                if task != "baseline":
+                    await measured(task, "sqlite", f"sqlite+aiosqlite:///{Path(name) / task}.db")
+    if "postgresql" in databases:
+        with postgres() as server:
+            if server is not None:
+                for task in ("limited", "sender"):
+                    await measured(task, "postgresql", server.create_database())
+    return results
 
 
 def main() -> int:
@@ -297,6 +329,12 @@ def main() -> int:
     parser.add_argument(
         "--recipients", type=int, default=10_000, help="recipients of the runs with limits off"
     )
+    parser.add_argument(
+        "--databases",
+        default=",".join(DATABASES),
+        help="the sender runs on these (comma-separated; PostgreSQL is skipped, and said so, "
+        "when its programs are missing)",
+    )
     parser.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -309,13 +347,7 @@ def main() -> int:
         print(json.dumps(asyncio.run(run_task(args))))
         return 0
 
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="civicbot-bench-") as name:
-        for task in TASKS:
-            recipients = args.limited if task == "limited" else args.recipients
-            print(f"{task}: {recipients:,} recipients …", flush=True)
-            results[task] = asyncio.run(measure(task, recipients, Path(name)))
-    report(results)
+    report(asyncio.run(run(args)))
     return 0
 
 

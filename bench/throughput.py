@@ -1,6 +1,8 @@
 """End-to-end throughput and latency of the whole bot, against a bare aiogram echo bot.
 
     .venv/bin/python bench/throughput.py [--residents 50] [--seconds 10] [--rate 20]
+    .venv/bin/python bench/throughput.py --api-latency 0.1 --residents 200
+    [--databases sqlite,postgresql]
 
 Each bot runs in a process of its own (this script with --serve), long-polling a fresh
 Telegram stand-in (flood limits off) over real HTTP; this process runs the stand-in and
@@ -25,10 +27,15 @@ answer for a button, which the bot sends once its handler finished).
               all answered updates over the time until the last answer.
   latency     --rate updates a second for --seconds, each from a resident not waiting
               for an answer (open loop): p50/p95 from pushing the update to the answer.
+  burst       (--api-latency S) instead of both: the stand-in adds S seconds to every
+              Bot API call the bot makes, as the internet does, and every resident walks
+              once, all at the same moment: answered, failed, p50/p95.
 
-"driver CPU" is this process's CPU time over the saturation phase's wall time: near
-100 % means the stand-in and residents, not the bot, set the pace (then the echo ratio
-understates how much slower the bot is).
+"CPU ms/upd" is the bot process's CPU time (user + system, /proc) over the saturation
+phase divided by the updates answered in it. "driver CPU" is this process's CPU time
+over the saturation phase's wall time: near 100 % means the stand-in and residents, not
+the bot, set the pace (then the echo ratio understates how much slower the bot is).
+CIVICBOT_BENCH_PROFILE=/tmp/p writes cProfile statistics of each bot to /tmp/p.<bot>.
 """
 
 from __future__ import annotations
@@ -84,7 +91,18 @@ PROPOSE: list[tuple[str, str]] = [
 
 def serve(kind: str, api: str, database_url: str | None) -> None:
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(_serve_echo(api) if kind == "echo" else _serve_civicbot(api, database_url))
+    profile = os.environ.get("CIVICBOT_BENCH_PROFILE")  # a file for cProfile's statistics
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        asyncio.run(_serve_echo(api) if kind == "echo" else _serve_civicbot(api, database_url))
+    finally:
+        if profile:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.{kind}")
 
 
 async def _serve_echo(api: str) -> None:
@@ -156,7 +174,9 @@ async def prepare(database_url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(kind: str, standin: Any, database_url: str | None) -> AsyncIterator[None]:
+async def running(
+    kind: str, standin: Any, database_url: str | None
+) -> AsyncIterator[asyncio.subprocess.Process]:
     command = [sys.executable, __file__, "--serve", kind, "--api", standin.base_url]
     if database_url:
         command += ["--database", database_url]
@@ -167,15 +187,20 @@ async def running(kind: str, standin: Any, database_url: str | None) -> AsyncIte
             if process.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the {kind} bot did not start polling")
             await asyncio.sleep(0.05)
-        yield
+        yield process
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """Ctrl-C for a bot process, and SIGKILL if it does not end within 20 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 # ---------------------------------------------------------------- the residents
@@ -202,12 +227,21 @@ class Resident:
 
     def _button(self, label: str, *, newest_only: bool = False) -> tuple[Any, str] | None:
         """The newest message with a button labelled `label` (or starting with it)."""
-        messages = self.standin.messages(self.user, include_deleted=False)
-        for message in reversed(messages[-1:] if newest_only else messages):
+        newest = self.standin.last_message(self.user)
+        messages = [newest] if newest is not None else []
+        if not newest_only and not self._has(newest, label):
+            messages = list(reversed(self.standin.messages(self.user, include_deleted=False)))
+        for message in messages:
             for button in message.flat_buttons:
                 if button.text == label or button.text.startswith(label):
                     return message, button.text
         return None
+
+    @staticmethod
+    def _has(message: Any, label: str) -> bool:
+        return message is not None and any(
+            button.text == label or button.text.startswith(label) for button in message.flat_buttons
+        )
 
     async def step(self) -> float | None:
         """One update and the wait for its answer: seconds, or None if nothing was sent."""
@@ -230,11 +264,11 @@ class Resident:
                 )
             standin = self.standin
             if kind == "text":
-                before = len(standin.messages(self.user))
+                before = standin.message_count(self.user)
                 started = time.perf_counter()
                 standin.send_text(self.user, value)
                 await standin.wait_for(
-                    lambda: len(standin.messages(self.user)) > before, STEP_TIMEOUT
+                    lambda: standin.message_count(self.user) > before, STEP_TIMEOUT
                 )
                 return time.perf_counter() - started
             found = self._button(value)
@@ -319,6 +353,19 @@ async def fixed_load(residents: list[Resident], rate: float, seconds: float) -> 
     return tally
 
 
+async def burst(residents: list[Resident]) -> Tally:
+    """Every resident at once, each through one whole walk (a proposal included for
+    one in PROPOSER_SHARE): what 200 people arriving after a broadcast do."""
+    tally = Tally()
+
+    async def walk(resident: Resident) -> None:
+        for _ in range(len(BROWSE) + (len(PROPOSE) if resident.proposer else 0)):
+            await tally.run(resident)
+
+    await asyncio.gather(*(walk(r) for r in residents))
+    return tally
+
+
 async def measure(
     kind: str, database_url: str | None, args: argparse.Namespace, label: str
 ) -> dict[str, Any]:
@@ -328,12 +375,29 @@ async def measure(
     async with TelegramStandIn(
         TOKEN, global_rate=None, per_chat_rate=None, group_rate_per_minute=None
     ) as standin:
-        async with running(kind, standin, database_url):
+        async with running(kind, standin, database_url) as bot:
             residents = make_residents(standin, args.residents, civic)
             # Warm-up: every resident's first /start (creating them in the database).
             warm = Tally()
             await asyncio.gather(*(warm.run(r) for r in residents))
+            if args.api_latency:
+                standin.faults.configure(latency=args.api_latency)
+                started = time.perf_counter()
+                walked = await burst(residents)
+                wall = time.perf_counter() - started
+                await standin.wait_idle(timeout=STEP_TIMEOUT)
+                return {
+                    "label": label,
+                    "answered": len(walked.latencies),
+                    "failures": warm.failures + walked.failures,
+                    "rate": len(walked.latencies) / wall,
+                    "p50": _percentile(walked.latencies, 50),
+                    "p95": _percentile(walked.latencies, 95),
+                    "invalid": len(standin.invalid_requests),
+                }
+            bot_cpu = cpu_seconds(bot.pid)
             tally, wall, cpu = await saturation(residents, args.seconds)
+            bot_cpu = cpu_seconds(bot.pid) - bot_cpu
             await standin.wait_idle(timeout=STEP_TIMEOUT)
             latency = await fixed_load(residents, args.rate, args.seconds)
             await standin.wait_idle(timeout=STEP_TIMEOUT)
@@ -344,6 +408,7 @@ async def measure(
         "rate": len(tally.latencies) / wall,
         "updates": len(tally.latencies),
         "cpu": cpu,
+        "cpu_per_update": bot_cpu / max(len(tally.latencies), 1) * 1000,
         "p50": _percentile(latency.latencies, 50),
         "p95": _percentile(latency.latencies, 95),
         "answered": len(latency.latencies),
@@ -351,6 +416,12 @@ async def measure(
         "skipped": latency.skipped,
         "invalid": invalid,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], percent: int) -> float:
@@ -407,7 +478,30 @@ def postgres() -> Iterator[Any]:
 # ---------------------------------------------------------------- the whole run
 
 
+def report_burst(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"{args.residents} residents at once, {args.api_latency * 1000:g} ms added to every "
+        "Bot API call; each walks once"
+    )
+    header = (
+        f"{'bot':<10} {'database':<11} {'answered':>8} {'failed':>6} {'updates/s':>9} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'invalid':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        bot, _, database = r["label"].partition("/")
+        print(
+            f"{bot:<10} {database or '-':<11} {r['answered']:>8} {r['failures']:>6} "
+            f"{r['rate']:>9.1f} {r['p50']:>7.1f} {r['p95']:>7.1f} {r['invalid']:>7}"
+        )
+
+
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    if args.api_latency:
+        report_burst(results, args)
+        return
     baseline = results[0]["rate"]
     print()
     print(
@@ -416,7 +510,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'bot':<10} {'database':<11} {'updates/s':>9} {'x echo':>7} {'p50 ms':>7} "
-        f"{'p95 ms':>7} {'driver CPU':>10} {'failed':>6} {'invalid':>7} {'proposals':>9}"
+        f"{'p95 ms':>7} {'CPU ms/upd':>10} {'x echo':>6} {'driver CPU':>10} {'failed':>6} "
+        f"{'invalid':>7} {'proposals':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -424,7 +519,9 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
         bot, _, database = r["label"].partition("/")
         print(
             f"{bot:<10} {database or '-':<11} {r['rate']:>9.1f} {r['rate'] / baseline:>7.2f} "
-            f"{r['p50']:>7.1f} {r['p95']:>7.1f} {r['cpu']:>9.0%} {r['failures']:>6} "
+            f"{r['p50']:>7.1f} {r['p95']:>7.1f} {r['cpu_per_update']:>10.2f} "
+            f"{r['cpu_per_update'] / results[0]['cpu_per_update']:>6.2f} "
+            f"{r['cpu']:>9.0%} {r['failures']:>6} "
             f"{r['invalid']:>7} {'-' if r['stored'] is None else r['stored']:>9}"
         )
     skipped = sum(r["skipped"] for r in results)
@@ -435,11 +532,15 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
 async def run(args: argparse.Namespace) -> int:
     results = [await measure("echo", None, args, "echo")]
     print(f"echo: {results[-1]['rate']:.1f} updates/s", flush=True)
-    with tempfile.TemporaryDirectory(prefix="civicbot-bench-") as directory:
-        url = f"sqlite+aiosqlite:///{Path(directory) / 'civicbot.db'}"
-        await prepare(url)
-        results.append(await measure("civicbot", url, args, "civicbot/sqlite"))
-        print(f"civicbot on SQLite: {results[-1]['rate']:.1f} updates/s", flush=True)
+    if "sqlite" in args.databases:
+        with tempfile.TemporaryDirectory(prefix="civicbot-bench-") as directory:
+            url = f"sqlite+aiosqlite:///{Path(directory) / 'civicbot.db'}"
+            await prepare(url)
+            results.append(await measure("civicbot", url, args, "civicbot/sqlite"))
+            print(f"civicbot on SQLite: {results[-1]['rate']:.1f} updates/s", flush=True)
+    if "postgresql" not in args.databases:
+        report(results, args)
+        return 0
     with postgres() as server:
         if server is not None:
             url = server.create_database()
@@ -455,6 +556,15 @@ def main() -> int:
     parser.add_argument("--residents", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0, help="of each phase")
     parser.add_argument("--rate", type=float, default=20.0, help="updates/s for latency")
+    parser.add_argument(
+        "--api-latency",
+        type=float,
+        default=0.0,
+        help="seconds added to every Bot API call: then every resident walks once, all at once",
+    )
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="civicbot runs on these (comma-separated)"
+    )
     parser.add_argument("--serve", choices=("echo", "civicbot"), help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)

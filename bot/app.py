@@ -30,6 +30,7 @@ from bot.metrics import Metrics
 from bot.middlewares import DatabaseMiddleware, MetricsMiddleware, ResidentMiddleware
 from bot.notify.notifier import Notifier, sync_all
 from bot.notify.outbox import wake_on_commit
+from bot.reading import ReadingCache
 from bot.shown import ShownMessages
 from bot.telegram_client import build_bot
 from bot.updates import CommitBeforeNetwork, UpdateRunner, poll
@@ -117,7 +118,7 @@ def build_dispatcher(
         metrics=metrics or Metrics(),
     )
     dispatcher.update.outer_middleware(MetricsMiddleware(dispatcher["metrics"]))
-    dispatcher.update.outer_middleware(DatabaseMiddleware(session_factory))
+    dispatcher.update.outer_middleware(DatabaseMiddleware(ReadingCache()))
     dispatcher.update.outer_middleware(ResidentMiddleware(settings, catalogs))
     if settings.messages_per_minute:
         dispatcher.message.outer_middleware(MessageRateMiddleware(settings.messages_per_minute))

@@ -6,6 +6,7 @@ before anything is written: one invalid file and nothing is loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -13,10 +14,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Locale, Settings
 from storage.models import Consultation, ConsultationKind, ConsultationStatus, Section
 from storage.repositories import ConsultationRepository
+
+if TYPE_CHECKING:
+    import yaml
 
 # Exports and statistics call the general "ask, suggest" channel by this name.
 GENERAL_CHANNEL_SLUG = "general"
@@ -242,25 +245,32 @@ class LoadedFile:
     consultation: ConsultationFile
 
 
-class _Loader(yaml.SafeLoader):
+@functools.cache
+def _yaml_loader() -> type[yaml.SafeLoader]:
     """YAML's safe loader, but an impossible date (2026-02-30) stays text: PyYAML would
-    raise without saying where, the validation names the field."""
+    raise without saying where, the validation names the field. Made on the first file
+    read, so that a running bot, which reads none, does not load PyYAML."""
+    import yaml
 
+    def timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except ValueError:
+            return loader.construct_scalar(node)
 
-def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError:
-        return loader.construct_scalar(node)
+    class Loader(yaml.SafeLoader):
+        pass
 
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+    return Loader
 
 
 def read_consultation_file(path: Path) -> ConsultationFile:
     """Parse and validate one file; raises ContentError naming file, field and reason."""
+    import yaml
+
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_yaml_loader())
     except OSError as error:
         raise ContentError([f"{path}: cannot be read ({error.strerror})"]) from None
     except UnicodeDecodeError:

@@ -10,14 +10,15 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.enums import ChatType
 from aiogram.types import Chat, TelegramObject, Update, User
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.privacy import restore_restrictions
-from bot.updates import UpdateUnit, bind_session, update_session
-from storage.repositories import ResidentRepository, UpdateLog
+from bot.reading import Reading, ReadingCache
+from bot.updates import update_session
+from storage.repositories import ResidentRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -25,30 +26,24 @@ __all__ = ["DatabaseMiddleware", "MetricsMiddleware", "ResidentMiddleware", "upd
 
 
 class DatabaseMiddleware(BaseMiddleware):
-    """One session per update, committed when the handler returns (and before each call
-    to Telegram, see bot.updates), rolled back on error. An update that acted already
-    (delivered again after a crash, or retried by Telegram) is dropped here."""
+    """The update's session (opened by bot.updates.UpdateRunner) is committed when the
+    handler returns (and before each call to Telegram, see bot.updates), and rolled
+    back before an error is handled: its polite answer must not commit half a change.
+    Handlers read consultations through `reading`, which the process's cache serves."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self.session_factory = session_factory
+    def __init__(self, reading_cache: ReadingCache) -> None:
+        self.reading_cache = reading_cache
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        assert isinstance(event, Update)
-        unit: UpdateUnit = data.get("update_unit") or UpdateUnit(event.update_id)
-        unit.clock = unit.clock or data.get("clock")
-        data["update_unit"] = unit
-        async with self.session_factory() as session:
-            bind_session(session, unit)
-            if await UpdateLog(session).acted(event.update_id):
-                return None
-            data["session"] = session
-            token = update_session.set(session)
-            try:
-                result = await handler(event, data)
-                await session.commit()
-                return result
-            finally:
-                update_session.reset(token)
+        session: AsyncSession = data["session"]
+        data["reading"] = Reading(session, self.reading_cache)
+        try:
+            result = await handler(event, data)
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+        return result
 
 
 class ResidentMiddleware(BaseMiddleware):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.plan import WalkPosition, locate
 from storage.models import Consultation, Section
-from storage.repositories import ConsultationRepository, SectionRepository
+from storage.repositories import ConsultationRepository, SectionRepository, listing_order
 
 # t.me/<bot>?start=<payload>: at most 64 characters of A-Z a-z 0-9 _ -.
 # A consultation is its slug; a section adds "__" and its number with "-" for ".".
@@ -59,36 +59,88 @@ def share_link(bot_username: str | None, payload: str) -> str | None:
     return f"https://t.me/{bot_username}?start={payload}" if bot_username else None
 
 
-async def listing(session: AsyncSession, now: datetime) -> list[Consultation]:
-    return await ConsultationRepository(session).published(now)
+class ReadingCache:
+    """Consultations and their plans as residents read them, kept in memory while the
+    database's content version (moved by triggers on every change, in any process) is
+    the one they were read at. One per process; shared by all updates."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.published: list[Consultation] | None = None
+        self.pages: dict[int, ConsultationPage | None] = {}
+        self.owners: dict[int, int | None] = {}  # section id -> consultation id
+
+    def start_over(self, version: int) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.version = version
 
 
-async def consultation_page(session: AsyncSession, consultation_id: int) -> ConsultationPage | None:
-    consultation = await ConsultationRepository(session).by_id(consultation_id)
-    if consultation is None:
-        return None
-    return ConsultationPage(consultation, await SectionRepository(session).plan(consultation.id))
+class Reading:
+    """What one update reads. The objects it returns are shared with other updates:
+    they are for reading and rendering, never to be changed or added to a session."""
 
+    def __init__(self, session: AsyncSession, cache: ReadingCache) -> None:
+        self.session = session
+        self.cache = cache
+        self._checked = False
 
-async def section_page(session: AsyncSession, section_id: int) -> SectionPage | None:
-    sections = SectionRepository(session)
-    section = await sections.by_id(section_id)
-    if section is None:
-        return None
-    consultation = await ConsultationRepository(session).by_id(section.consultation_id)
-    if consultation is None:
-        return None
-    plan = await sections.plan(consultation.id)
-    return SectionPage(consultation, section, locate(plan, section))
+    async def listing(self, now: datetime) -> list[Consultation]:
+        cache = await self._current()
+        if cache.published is None:
+            async with await self._own_session() as session:
+                cache.published = await ConsultationRepository(session).published(now)
+        return sorted(cache.published, key=lambda c: listing_order(c, now))
 
+    async def consultation_page(self, consultation_id: int) -> ConsultationPage | None:
+        cache = await self._current()
+        if consultation_id not in cache.pages:
+            async with await self._own_session() as session:
+                consultation = await ConsultationRepository(session).by_id(consultation_id)
+                page = None
+                if consultation is not None:
+                    plan = await SectionRepository(session).plan(consultation.id)
+                    page = ConsultationPage(consultation, plan)
+            cache.pages[consultation_id] = page
+            for section in page.plan if page else ():
+                cache.owners[section.id] = consultation_id
+        return cache.pages[consultation_id]
 
-async def follow_link(
-    session: AsyncSession, link: DeepLink
-) -> ConsultationPage | SectionPage | None:
-    consultation = await ConsultationRepository(session).by_slug(link.slug)
-    if consultation is None:
-        return None
-    if link.section_number is None:
-        return await consultation_page(session, consultation.id)
-    section = await SectionRepository(session).by_number(consultation.id, link.section_number)
-    return await section_page(session, section.id) if section is not None else None
+    async def section_page(self, section_id: int) -> SectionPage | None:
+        cache = await self._current()
+        if section_id not in cache.owners:
+            owner = await SectionRepository(self.session).consultation_of(section_id)
+            if owner is None:
+                return None
+            cache.owners[section_id] = owner
+        owner = cache.owners[section_id]
+        page = await self.consultation_page(owner) if owner is not None else None
+        section = next((s for s in page.plan if s.id == section_id), None) if page else None
+        if page is None or section is None:
+            return None
+        return SectionPage(page.consultation, section, locate(page.plan, section))
+
+    async def follow_link(self, link: DeepLink) -> ConsultationPage | SectionPage | None:
+        consultation = await ConsultationRepository(self.session).by_slug(link.slug)
+        if consultation is None:
+            return None
+        page = await self.consultation_page(consultation.id)
+        if page is None or link.section_number is None:
+            return page
+        section = next((s for s in page.plan if s.number == link.section_number), None)
+        return await self.section_page(section.id) if section is not None else None
+
+    async def _current(self) -> ReadingCache:
+        """The cache, emptied first when the content changed since it was filled (looked
+        up once per update)."""
+        if not self._checked:
+            version = await ConsultationRepository(self.session).content_version()
+            if version != self.cache.version:
+                self.cache.start_over(version)
+            self._checked = True
+        return self.cache
+
+    async def _own_session(self) -> AsyncSession:
+        """A session of its own, since what is kept must not belong to one update, on the
+        update's connection: a second one from the pool, taken while the first is held,
+        would let a crowd of updates take every connection and wait for each other."""
+        return AsyncSession(bind=await self.session.connection(), expire_on_commit=False)

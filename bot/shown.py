@@ -68,17 +68,22 @@ class NoEditThatChangesNothing(BaseRequestMiddleware):
         key = _message_key(method)
         if isinstance(method, EditMessageText) and key is not None:
             digest = _digest(method, bot)
-            if self.shown is not None and self.shown.shows(key, digest):
-                return True  # type: ignore[return-value]  # what Telegram answers for "done"
+            if self.shown is not None:
+                if self.shown.shows(key, digest):
+                    return True  # type: ignore[return-value]  # what Telegram answers for "done"
+                # Remembered before it is sent: the same edit asked for meanwhile (a second
+                # tap, the outbox's screen) is this one.
+                self.shown.remember(key, digest)
             try:
-                result = await make_request(bot, method)
+                return await make_request(bot, method)
             except TelegramBadRequest as error:
                 if NOT_MODIFIED not in error.message:
+                    self._unsure(key, digest)
                     raise
-                result = True  # type: ignore[assignment]
-            if self.shown is not None:
-                self.shown.remember(key, digest)
-            return result
+                return True  # type: ignore[return-value]
+            except BaseException:
+                self._unsure(key, digest)
+                raise
         result = await make_request(bot, method)
         if self.shown is not None:
             if isinstance(method, SendMessage) and isinstance(result, Message):
@@ -86,6 +91,10 @@ class NoEditThatChangesNothing(BaseRequestMiddleware):
             elif key is not None:  # a caption, markup or deletion: it shows something else
                 self.shown.forget(key)
         return result
+
+    def _unsure(self, key: tuple[int, int], digest: str) -> None:
+        if self.shown is not None and self.shown.shows(key, digest):
+            self.shown.forget(key)
 
 
 def _message_key(method: TelegramMethod[Any]) -> tuple[int, int] | None:

@@ -5,8 +5,11 @@
         --> the answer to the person in front of us, after the commit
 
 - An update is recorded in the inbox before Telegram is told it arrived (the next
-  getUpdates offset, or the webhook's 200), and deleted once handled: after a crash,
-  what is left there is handled again.
+  getUpdates offset, or the webhook's 200), and deleted once handled (together with
+  those handled in the same FORGET_AFTER_SECONDS): after a crash, what is left there is
+  handled again.
+- Each update has one database session, opened before aiogram's own middlewares read
+  the conversation state in it; reading a plan writes nothing, so it takes no lock.
 - The first transaction of an update that writes anything also records the update as
   acted (`processed_update`, same transaction); a second delivery of an update that
   acted is dropped, one that only read is simply handled again.
@@ -63,6 +66,8 @@ CLAIM_SECONDS = 120.0
 SWEEP_SECONDS = 1.0
 POLL_TIMEOUT = 10
 MAX_CONCURRENT_UPDATES = 64
+# Handled updates are deleted from the inbox together, this long after the first.
+FORGET_AFTER_SECONDS = 0.05
 
 # The session of the update being handled, for code that is not handed it as a
 # parameter (the conversation state storage, the request middleware below).
@@ -180,6 +185,18 @@ class CommitBeforeNetwork(BaseRequestMiddleware):
 # --- the inbox and the runner ---------------------------------------------------------
 
 
+@dataclass
+class InHand:
+    """An update the runner took from the inbox."""
+
+    payload: dict[str, Any]
+    attempts: int = 0
+    # Just recorded, and known not to have acted before: no need to look that up.
+    checked: bool = False
+    # The payload as aiogram's object, when getUpdates gave it so.
+    update: Update | None = None
+
+
 def retry_delay(attempt: int) -> float:
     """Back-off after the `attempt`-th failure, with jitter so retries do not march."""
     base = min(FIRST_RETRY_SECONDS * 2 ** (attempt - 1), MAX_RETRY_SECONDS)
@@ -226,6 +243,8 @@ class UpdateRunner:
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._handled: list[int] = []
+        self._forgetting: asyncio.Task[None] | None = None
 
     async def start(self, bot: Bot, *, only_consumer: bool) -> None:
         """Handle what was left in the inbox, then whatever is recorded. The only consumer
@@ -238,35 +257,43 @@ class UpdateRunner:
             )
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="inbox-sweeper")
 
-    async def record(self, payloads: Sequence[dict[str, Any]]) -> None:
+    async def record(
+        self, payloads: Sequence[dict[str, Any]], parsed: Sequence[Update] | None = None
+    ) -> None:
         """Keep the updates (committed) and start handling the new ones. Raises when the
-        database cannot take them: then they must not be confirmed to Telegram."""
+        database cannot take them: then they must not be confirmed to Telegram.
+        `parsed`: the same updates as aiogram objects, when the caller has them."""
         claim_until = self._now() + timedelta(seconds=CLAIM_SECONDS)
-        fresh = set(
-            await with_retries(
-                self.session_factory,
-                lambda s: InboxRepository(s).record(payloads, claim_until),
-            )
-        )
-        for payload in payloads:
-            if payload["update_id"] in fresh:
-                self._submit(payload, attempts=0)
 
-    def _submit(self, payload: dict[str, Any], attempts: int) -> None:
-        update_id = payload["update_id"]
+        async def keep(session: AsyncSession) -> set[int]:
+            inbox = InboxRepository(session)
+            fresh = set(await inbox.record(payloads, claim_until))
+            # Telegram may deliver again an update that acted before a crash.
+            acted = await UpdateLog(session).acted_among(fresh) if fresh else set()
+            if acted:
+                await inbox.done(acted)
+            return fresh - acted
+
+        fresh = await with_retries(self.session_factory, keep)
+        for payload, update in zip(payloads, parsed or [None] * len(payloads), strict=True):
+            if payload["update_id"] in fresh:
+                self._submit(InHand(payload, checked=True, update=update))
+
+    def _submit(self, item: InHand) -> None:
+        update_id = item.payload["update_id"]
         if update_id in self._in_hand:
             return
         self._in_hand.add(update_id)
-        task = asyncio.create_task(self._handle(payload, attempts), name=f"update-{update_id}")
+        task = asyncio.create_task(self._handle(item), name=f"update-{update_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, payload: dict[str, Any], attempts: int) -> None:
-        update_id = payload["update_id"]
-        unit = UpdateUnit(update_id, attempt=attempts + 1, clock=self.clock)
+    async def _handle(self, item: InHand) -> None:
+        update_id = item.payload["update_id"]
+        unit = UpdateUnit(update_id, attempt=item.attempts + 1, clock=self.clock)
         try:
             async with self._slots:
-                outcome = await self._feed(payload, unit)
+                outcome = await self._feed(item, unit)
             if outcome is not None:
                 delay = retry_delay(unit.attempt)
                 log.warning(
@@ -277,20 +304,57 @@ class UpdateRunner:
                 )
                 await self._later(update_id, unit.attempt, delay, outcome)
             else:
-                await with_retries(
-                    self.session_factory, lambda s: InboxRepository(s).done(update_id)
-                )
+                self._forget(update_id)
+                return
         except Exception:  # the inbox keeps it; the sweep takes it again after its claim
             log.exception("update %s could not be settled in the inbox", update_id)
-        finally:
-            self._in_hand.discard(update_id)
+        self._in_hand.discard(update_id)
 
-    async def _feed(self, payload: dict[str, Any], unit: UpdateUnit) -> BaseException | None:
-        """None when done (handled, or answered politely); the error to retry after."""
+    def _forget(self, update_id: int) -> None:
+        """Delete a handled update from the inbox, together with those handled at about
+        the same time: one write instead of one per update."""
+        self._handled.append(update_id)
+        if self._forgetting is None:
+            self._forgetting = asyncio.create_task(self._forget_handled(), name="inbox-forget")
+            self._tasks.add(self._forgetting)
+            self._forgetting.add_done_callback(self._tasks.discard)
+
+    async def _forget_handled(self) -> None:
+        await asyncio.sleep(FORGET_AFTER_SECONDS)
+        try:
+            while self._handled:
+                handled, self._handled = self._handled, []
+                try:
+                    await with_retries(
+                        self.session_factory, lambda s, ids=handled: InboxRepository(s).done(ids)
+                    )
+                except Exception:  # the sweep takes them again after their claim
+                    log.exception("%s handled updates could not be deleted", len(handled))
+                self._in_hand.difference_update(handled)
+        finally:
+            self._forgetting = None
+
+    async def _feed(self, item: InHand, unit: UpdateUnit) -> BaseException | None:
+        """None when done (handled, or answered politely); the error to retry after.
+
+        The update's one session is opened here, before aiogram's own middlewares, so
+        that the conversation state is read in it too (see bot.conversation)."""
         assert self.bot is not None
         try:
-            update = Update.model_validate(payload, context={"bot": self.bot})
-            await self.dispatcher.feed_update(self.bot, update, update_unit=unit)
+            async with self.session_factory() as session:
+                bind_session(session, unit)
+                if not item.checked and await UpdateLog(session).acted(unit.update_id):
+                    return None
+                token = update_session.set(session)
+                try:
+                    update = item.update or Update.model_validate(
+                        item.payload, context={"bot": self.bot}
+                    )
+                    await self.dispatcher.feed_update(
+                        self.bot, update, session=session, update_unit=unit
+                    )
+                finally:
+                    update_session.reset(token)
         except Exception as error:
             if unit.will_retry(error):
                 return error
@@ -336,7 +400,7 @@ class UpdateRunner:
             return taken
 
         for payload, attempts in await with_retries(self.session_factory, claim_due):
-            self._submit(payload, attempts)
+            self._submit(InHand(payload, attempts))
 
     def busy(self) -> bool:
         return bool(self._tasks)
@@ -398,7 +462,8 @@ async def poll(bot: Bot, runner: UpdateRunner, allowed_updates: list[str], stop:
                         [
                             u.model_dump(mode="json", exclude_unset=True, by_alias=True)
                             for u in updates
-                        ]
+                        ],
+                        updates,
                     )
                     offset = updates[-1].update_id + 1
                 failures = 0

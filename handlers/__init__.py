@@ -9,7 +9,10 @@ did not take.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Router
+from aiogram.dispatcher.event.handler import FilterObject
 
 from handlers import (
     bots,
@@ -48,4 +51,28 @@ def build_router() -> Router:
         groups.build(),
         fallback.build(),
     )
+    _run_filters_inline(root)
     return root
+
+
+def _run_filters_inline(router: Router) -> None:
+    """aiogram runs a synchronous filter (every `F.…`) in a worker thread, a round trip
+    that costs more than the comparison it makes. Ours only compare: run them at once."""
+    for observer in router.observers.values():
+        # `_handler` holds the router-level filters (`router.message.filter(...)`).
+        for handler in [observer._handler, *observer.handlers]:
+            for filter_object in handler.filters or ():
+                if not filter_object.awaitable:
+                    _make_awaitable(filter_object)
+    for child in router.sub_routers:
+        _run_filters_inline(child)
+
+
+def _make_awaitable(filter_object: FilterObject) -> None:
+    check = filter_object.callback
+
+    async def at_once(*args: Any, **kwargs: Any) -> Any:
+        return check(*args, **kwargs)
+
+    filter_object.callback = at_once
+    filter_object.awaitable = True

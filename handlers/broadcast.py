@@ -10,7 +10,6 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -18,9 +17,9 @@ from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from bot.notify.notifier import Notifier
 from bot.plan import pick
-from bot.reading import listing
+from bot.reading import Reading
 from bot.telegram_text import cut_to_fit, visible_length
-from handlers.keyboards import BroadcastCb, BroadcastStep, button
+from handlers.keyboards import BroadcastCb, BroadcastStep, Keyboard, button
 from handlers.staff import StaffOnly, staff_translator
 from handlers.staff_views import force_reply
 from handlers.submission_views import text_too_heavy
@@ -37,7 +36,7 @@ class Broadcasting(StatesGroup):
 
 
 def _audience_screen(tr: Translator, consultations) -> Screen:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(
         button(
             tr("👥 Everyone"),
@@ -61,14 +60,14 @@ def _audience_screen(tr: Translator, consultations) -> Screen:
 
 async def start(
     message: Message,
-    session: AsyncSession,
+    reading: Reading,
     tr: Translator,
     catalogs: Catalogs,
     settings: Settings,
     clock: Clock,
 ) -> None:
     tr = staff_translator(message.chat, tr, catalogs, settings)
-    screen = _audience_screen(tr, await listing(session, clock()))
+    screen = _audience_screen(tr, await reading.listing(clock()))
     await message.answer(screen.text, reply_markup=screen.markup)
 
 
@@ -158,7 +157,7 @@ async def on_text(
     key = secrets.token_urlsafe(9)
     await state.set_data({**data, "text": text, "key": key})
     await state.set_state(Broadcasting.confirming)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(
         button(
             tr.plural(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.i18n import Translator
-from bot.reading import ConsultationPage, consultation_page, listing, share_link, start_payload
+from bot.reading import ConsultationPage, Reading, share_link, start_payload
 from handlers import views
 from handlers.keyboards import ConsultationCb, ListCb
 from handlers.respond import show
@@ -19,18 +19,16 @@ from storage.models import Resident
 from storage.repositories import FollowRepository
 
 
-async def list_command(
-    message: Message, session: AsyncSession, tr: Translator, clock: Clock
-) -> None:
+async def list_command(message: Message, reading: Reading, tr: Translator, clock: Clock) -> None:
     now = clock()
-    await show(message, views.consultation_list(tr, await listing(session, now), now, 0))
+    await show(message, views.consultation_list(tr, await reading.listing(now), now, 0))
 
 
 async def list_button(
-    query: CallbackQuery, callback_data: ListCb, session: AsyncSession, tr: Translator, clock: Clock
+    query: CallbackQuery, callback_data: ListCb, reading: Reading, tr: Translator, clock: Clock
 ) -> None:
     now = clock()
-    screen = views.consultation_list(tr, await listing(session, now), now, callback_data.page)
+    screen = views.consultation_list(tr, await reading.listing(now), now, callback_data.page)
     await show(query, screen)
 
 
@@ -38,12 +36,13 @@ async def card_button(
     query: CallbackQuery,
     callback_data: ConsultationCb,
     session: AsyncSession,
+    reading: Reading,
     tr: Translator,
     clock: Clock,
     bot: Bot,
     resident: Resident,
 ) -> None:
-    page = await consultation_page(session, callback_data.id)
+    page = await reading.consultation_page(callback_data.id)
     if page is None:
         await show(query, views.gone(tr))
         return

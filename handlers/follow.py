@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.i18n import Translator
-from bot.reading import consultation_page
+from bot.reading import Reading
 from handlers import follow_views as screens
 from handlers import views
 from handlers.consultations import render_consultation
@@ -42,6 +42,7 @@ async def follow_button(
     query: CallbackQuery,
     callback_data: FollowCb,
     session: AsyncSession,
+    reading: Reading,
     resident: Resident,
     tr: Translator,
     callback_answer: CallbackAnswer,
@@ -53,7 +54,7 @@ async def follow_button(
     if callback_data.consultation_id == 0:
         resident.follows_all = callback_data.on
     else:
-        page = await consultation_page(session, callback_data.consultation_id)
+        page = await reading.consultation_page(callback_data.consultation_id)
         if page is None:
             await show(query, views.gone(tr))
             return

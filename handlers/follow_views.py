@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardButton
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translator
 from bot.plan import pick
-from handlers.keyboards import FollowCb, FollowFrom, button, home_row
+from handlers.keyboards import FollowCb, FollowFrom, Keyboard, button, home_row
 from handlers.views import Screen, html
 from storage.models import Consultation
 
@@ -27,7 +26,7 @@ def notifications(tr: Translator, follows_all: bool, followed: Sequence[Consulta
         lines.append(tr("You are told about every new consultation and all their deadlines."))
     else:
         lines.append(tr("You are not told about new consultations."))
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(
         button(
             tr("🔕 Stop telling me about new consultations"), FollowCb(consultation_id=0, on=False)

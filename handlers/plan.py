@@ -6,21 +6,20 @@ from datetime import datetime
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator
-from bot.reading import SectionPage, consultation_page, section_page
+from bot.reading import Reading, SectionPage
 from handlers import views
 from handlers.keyboards import ContentsCb, SectionCb
 from handlers.respond import show
 
 
 async def contents_button(
-    query: CallbackQuery, callback_data: ContentsCb, session: AsyncSession, tr: Translator
+    query: CallbackQuery, callback_data: ContentsCb, reading: Reading, tr: Translator
 ) -> None:
-    page = await consultation_page(session, callback_data.consultation_id)
+    page = await reading.consultation_page(callback_data.consultation_id)
     if page is None:
         await show(query, views.gone(tr))
         return
@@ -30,12 +29,12 @@ async def contents_button(
 async def section_button(
     query: CallbackQuery,
     callback_data: SectionCb,
-    session: AsyncSession,
+    reading: Reading,
     tr: Translator,
     settings: Settings,
     clock: Clock,
 ) -> None:
-    page = await section_page(session, callback_data.id)
+    page = await reading.section_page(callback_data.id)
     if page is None:
         await show(query, views.gone(tr))
         return

@@ -7,14 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from aiogram.utils.keyboard import InlineKeyboardBuilder
-
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.privacy import PersonalData
 from bot.submissions import Draft
-from handlers.keyboards import DraftAction, DraftCb, button, main_menu
+from handlers.keyboards import DraftAction, DraftCb, Keyboard, button, main_menu
 from handlers.submission_views import kind_label, status_label
 from handlers.views import Screen, html
 from storage.models import Consultation, DeliveryStatus, NoticeKind
@@ -64,7 +62,7 @@ def notice_body(tr: Translator, settings: Settings) -> str:
 
 def consent(tr: Translator, draft: Draft, settings: Settings) -> Screen:
     """The notice before a first proposal or question, with the choice to agree."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(
         button(tr("✅ I agree"), DraftCb(action=DraftAction.AGREE, key=draft.key)),
         button(tr("✖️ No, thanks"), DraftCb(action=DraftAction.DECLINE, key=draft.key)),

@@ -34,7 +34,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from bot.notify.outbox import Rendered, queue_card, queue_card_refresh, queue_reply
-from bot.reading import listing
+from bot.reading import Reading
 from bot.staff import Actor, Reply
 from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
 from handlers import staff_views as screens
@@ -406,14 +406,14 @@ async def staff_help(
 async def tool_command(
     message: Message,
     command: CommandObject,
-    session: AsyncSession,
+    reading: Reading,
     tr: Translator,
     catalogs: Catalogs,
     settings: Settings,
     clock: Clock,
 ) -> None:
     tr = staff_translator(message.chat, tr, catalogs, settings)
-    consultations = await listing(session, clock())
+    consultations = await reading.listing(clock())
     screen = screens.pick_consultation(tr, StaffTool(command.command), consultations)
     await message.answer(screen.text, reply_markup=screen.markup)
 

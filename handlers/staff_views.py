@@ -6,13 +6,20 @@ import re
 from collections.abc import Mapping, Sequence
 
 from aiogram.types import ForceReply, InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.staff import PROMPT_MINUTES
 from bot.telegram_text import fit, in_messages, person, person_name
-from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb, button, main_menu
+from handlers.keyboards import (
+    Keyboard,
+    StaffAct,
+    StaffCb,
+    StaffTool,
+    StaffToolCb,
+    button,
+    main_menu,
+)
 from handlers.submission_views import attachment_summary, kind_label, status_label
 from handlers.views import Screen, html
 from storage.models import (
@@ -160,7 +167,7 @@ def _card_keyboard(
     tr: Translator, submission: Submission, resident: Resident | None, *, shortened: bool
 ) -> InlineKeyboardMarkup:
     number = submission.id
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if shortened:
         builder.row(button(tr("📄 Full text"), StaffCb(act=StaffAct.FULL, id=number)))
     if submission.anonymised_at is None:  # nobody would receive an answer any more
@@ -285,7 +292,7 @@ def pick_consultation(
         StaffTool.REPORT: tr("The report of which consultation?"),
         StaffTool.STATS: tr("Statistics of which consultation?"),
     }[tool]
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for consultation in consultations:
         title = pick(consultation.title, tr.locale, consultation.original_language).text
         builder.row(button(title, StaffToolCb(tool=tool, consultation_id=consultation.id)))
@@ -296,7 +303,7 @@ def pick_consultation(
 
 def pick_format(tr: Translator, tool: StaffTool, consultation_id: int) -> Screen:
     formats = EXPORT_FORMATS if tool is StaffTool.EXPORT else REPORT_FORMATS
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(
         *(
             button(fmt.upper(), StaffToolCb(tool=tool, consultation_id=consultation_id, format=fmt))

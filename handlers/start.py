@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator
-from bot.reading import ConsultationPage, follow_link, listing, parse_start_payload
+from bot.reading import ConsultationPage, Reading, parse_start_payload
 from handlers import views
 from handlers.consultations import render_consultation
 from handlers.keyboards import MenuAction, MenuCb
@@ -24,6 +24,7 @@ async def start_with_link(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
+    reading: Reading,
     tr: Translator,
     settings: Settings,
     clock: Clock,
@@ -31,10 +32,10 @@ async def start_with_link(
     resident: Resident,
 ) -> None:
     link = parse_start_payload(command.args or "")
-    target = await follow_link(session, link) if link else None
+    target = await reading.follow_link(link) if link else None
     if target is None:
         now = clock()
-        listing_screen = views.consultation_list(tr, await listing(session, now), now, 0)
+        listing_screen = views.consultation_list(tr, await reading.listing(now), now, 0)
         await show(message, listing_screen.after(views.bad_link(tr)))
     elif isinstance(target, ConsultationPage):
         await show(message, await render_consultation(tr, target, clock(), bot, session, resident))

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from aiogram.utils.keyboard import InlineKeyboardBuilder
-
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.privacy import Erased
@@ -18,6 +16,7 @@ from handlers.keyboards import (
     DraftCb,
     ForgetAction,
     ForgetCb,
+    Keyboard,
     MineCb,
     MineFullCb,
     button,
@@ -46,7 +45,7 @@ def choose_kind(tr: Translator) -> Screen:
         "❓ A question: send it and we will find the answer.\n\n"
         "What would you like to send?"
     )
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(*submit_row(tr))
     builder.row(*home_row(tr))
     return Screen(text, builder.as_markup())
@@ -80,7 +79,7 @@ def write_prompt(tr: Translator, draft: Draft, target: Target) -> Screen:
     )
     if draft.text:
         text += "\n\n" + tr("Your new text will replace the one you wrote before.")
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(button(tr("✖️ Cancel"), DraftCb(action=DraftAction.CANCEL, key=draft.key)))
     return Screen(f"{intro}\n\n{text}", builder.as_markup())
 
@@ -167,7 +166,7 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
     text, _ = fit(render, {"text": draft.text}, MAX_MESSAGE - NOTICE_ROOM)
 
     key = draft.key
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(button(tr("✅ Send"), DraftCb(action=DraftAction.SEND, key=key)))
     builder.row(
         button(tr("✏️ Edit the text"), DraftCb(action=DraftAction.EDIT, key=key)),
@@ -250,7 +249,7 @@ def receipt(
                 )
             )
     lines += ["", tr("/my shows all your submissions and their status.")]
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if offer_to_follow and consultation is not None:
         lines += [
             "",
@@ -381,7 +380,7 @@ def mine(
     pages = mine_pages(tr, submissions, titles)
     page = min(max(page, 0), len(pages) - 1)
     lines = [tr("<b>Your proposals and questions</b>")]
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for item, text, shortened in pages[page]:
         lines += ["", text]
         if shortened:
@@ -409,7 +408,7 @@ def mine_in_full(tr: Translator, item: Submission, page: int) -> list[Screen]:
     if item.answer:
         blocks.append((tr("<b>💬 Answer:</b>"), item.answer))
     texts = in_messages(blocks)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(button(tr("📂 My submissions"), MineCb(page=page)), *home_row(tr))
     return [Screen(text) for text in texts[:-1]] + [Screen(texts[-1], builder.as_markup())]
 
@@ -428,7 +427,7 @@ def forget_question(tr: Translator, submissions: int) -> Screen:
     text += "\n\n" + tr.plural(
         "You have sent %(count)s submission.", "You have sent %(count)s submissions.", submissions
     )
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(
         button(
             tr("🗑 Erase me, keep my submissions anonymously"),
@@ -461,7 +460,7 @@ def forgotten(tr: Translator, erased: Erased) -> Screen:
     text = tr(
         "Done. Your profile, your agreement to the privacy notice and any draft were erased.",
     )
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.row(*home_row(tr))
     return Screen(f"{text}\n{what}", builder.as_markup())
 

@@ -11,13 +11,13 @@ from datetime import datetime
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import LANGUAGE_NAMES, Translator
 from bot.plan import Localized, WalkPosition, paginate, pick
 from handlers.keyboards import (
     ConsultationCb,
     ContentsCb,
+    Keyboard,
     ListCb,
     SectionCb,
     button,
@@ -131,7 +131,7 @@ def consultation_list(
         Phase.CLOSED: tr("⚪ <b>Closed</b>"),
     }
     lines = [tr("<b>Public consultations</b>")]
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     current_phase: Phase | None = None
     for number, consultation in enumerate(shown, start=page * LIST_PAGE_SIZE + 1):
         phase = consultation.phase(now)
@@ -194,7 +194,7 @@ def consultation_card(
     if note:
         lines += ["", note]
 
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if consultation.phase(now) is Phase.OPEN:
         builder.row(*submit_row(tr, consultation.id))
     if top_sections:
@@ -257,7 +257,7 @@ def contents(tr: Translator, consultation: Consultation, plan: Sequence[Section]
     for section in plan:
         indent = "    " * section.depth
         lines.append(f"{indent}{html(_section_title(tr, section, language))}")
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for section in plan:
         if section.parent_id is None:
             builder.row(button(_section_title(tr, section, language), SectionCb(id=section.id)))
@@ -312,7 +312,7 @@ def _section_keyboard(
     now: datetime,
 ) -> InlineKeyboardMarkup:
     language = consultation.original_language
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if pages > 1:
         turn = []
         if page > 0:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import registry
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -11,24 +12,29 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+registry.register("sqlite.loop", "storage.sqlite_loop", "LoopSQLiteDialect")
+
 
 def create_engine(database_url: str) -> AsyncEngine:
-    # A server's connections can drop while pooled: checked at each checkout. A SQLite
-    # file's cannot, and the check would cost a statement per session.
-    is_sqlite = database_url.startswith("sqlite")
-    engine = create_async_engine(database_url, pool_pre_ping=not is_sqlite)
-    if is_sqlite:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        # `sqlite+aiosqlite://`, the documented form, runs on storage.sqlite_loop.
+        engine = create_async_engine(url.set(drivername="sqlite+loop"))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
+        return engine
+    # A server's connections can drop while pooled: checked at each checkout.
+    return create_async_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    # Foreign keys are off by default in SQLite; WAL lets the reader of a long poll
-    # and a writer work side by side; busy_timeout waits for a lock instead of failing.
+    # Foreign keys are off by default in SQLite; WAL lets readers and a writer work side
+    # by side (the writer waits in storage.sqlite_loop, not in SQLite's busy handler).
+    # Only the switch to WAL, once per file, may wait for another process (rarely).
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
 
 

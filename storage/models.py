@@ -369,6 +369,17 @@ class Lease(Base):
     expires_at: Mapped[datetime]
 
 
+class ContentVersion(Base):
+    """One row: a counter that triggers on `consultation` and `section` move on every
+    change (migration 0008), so a process knows whether what it keeps in memory is
+    still what the database holds."""
+
+    __tablename__ = "content_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class ProcessedUpdate(Base):
     """Updates already acted on: Telegram retries a webhook delivery it thinks failed,
     and polling hands out again what was not confirmed before a crash."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, literal, or_, select, true, update
+from sqlalchemy import Select, bindparam, delete, func, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from storage.models import (
     Audience,
     Consultation,
     ConsultationStatus,
+    ContentVersion,
     ConversationState,
     Delivery,
     DeliveryStatus,
@@ -54,6 +55,13 @@ class ConsultationRepository:
             return None
         return consultation
 
+    async def content_version(self) -> int:
+        """Moves on every change to consultations and sections (migration 0008)."""
+        version = await self.session.scalar(
+            select(ContentVersion.version).where(ContentVersion.id == 1)
+        )
+        return version or 0
+
     async def set_staff_topic(self, consultation_id: int, topic_id: int) -> None:
         await self.session.execute(
             update(Consultation)
@@ -66,10 +74,10 @@ class ConsultationRepository:
         rows = await self.session.scalars(
             select(Consultation).where(Consultation.status == ConsultationStatus.PUBLISHED)
         )
-        return sorted(rows, key=lambda c: _listing_order(c, now))
+        return sorted(rows, key=lambda c: listing_order(c, now))
 
 
-def _listing_order(consultation: Consultation, now: datetime) -> tuple[int, float]:
+def listing_order(consultation: Consultation, now: datetime) -> tuple[int, float]:
     phase = consultation.phase(now)
     if phase is Phase.OPEN:
         # Permanent channels have no deadline: after every dated consultation.
@@ -93,6 +101,11 @@ class SectionRepository:
         if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
             return None
         return section
+
+    async def consultation_of(self, section_id: int) -> int | None:
+        return await self.session.scalar(
+            select(Section.consultation_id).where(Section.id == section_id)
+        )
 
     async def by_number(self, consultation_id: int, number: str) -> Section | None:
         return await self.session.scalar(
@@ -496,32 +509,54 @@ class DeliveryRepository:
         self.session = session
 
     async def claim(self, notice_id: int, limit: int) -> Sequence[tuple[Delivery, Resident]]:
-        """The next pending deliveries of a notice, marked as being sent."""
-        rows = (
-            await self.session.execute(
-                select(Delivery, Resident)
-                .join(Resident, Resident.id == Delivery.resident_id)
-                .where(Delivery.notice_id == notice_id, Delivery.status == DeliveryStatus.PENDING)
-                .order_by(Delivery.id)
-                .limit(limit)
+        """The next pending deliveries of a notice, marked as being sent: only those this
+        statement took. Another sender claiming at the same moment (the old one at a lease
+        take-over) gets the next ones: PostgreSQL skips the rows a claim has locked, and
+        SQLite runs one writer at a time."""
+        next_pending = (
+            select(Delivery.id)
+            .where(Delivery.notice_id == notice_id, Delivery.status == DeliveryStatus.PENDING)
+            .order_by(Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            # Run once: as a plain subquery PostgreSQL may run it again for each row it
+            # updates, each run skipping the rows the last one locked: `limit` times over.
+            .cte("next_pending")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        claimed = (
+            await self.session.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(select(next_pending.c.id)),
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+                .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+                .returning(Delivery)
+                .execution_options(synchronize_session=False)
             )
         ).all()
-        ids = [delivery.id for delivery, _ in rows]
-        if not ids:
+        if not claimed:
             return []
-        # Only what this UPDATE took is ours: another sender (a lease take-over) may have
-        # claimed some of the rows between the SELECT and here.
-        claimed = set(
-            (
-                await self.session.scalars(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
-                    .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
-                    .returning(Delivery.id)
-                )
-            ).all()
+        residents = {
+            resident.id: resident
+            for resident in await self.session.scalars(
+                select(Resident).where(Resident.id.in_({d.resident_id for d in claimed}))
+            )
+        }
+        return [
+            (delivery, residents[delivery.resident_id])
+            for delivery in sorted(claimed, key=lambda delivery: delivery.id)
+        ]
+
+    async def release(self, delivery_ids: Sequence[int]) -> None:
+        """Claimed deliveries whose message never went out (the sender stopped): pending
+        again, as if never claimed."""
+        await self.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING, attempts=Delivery.attempts - 1)
         )
-        return [(delivery, resident) for delivery, resident in rows if delivery.id in claimed]
 
     async def in_flight_back_to_pending(self) -> int:
         """After a crash: deliveries that were being sent may or may not have arrived;
@@ -533,25 +568,40 @@ class DeliveryRepository:
         )
         return result.rowcount or 0
 
-    async def finish(
-        self,
-        delivery_id: int,
-        status: DeliveryStatus,
-        *,
-        message_id: int | None = None,
-        error: str | None = None,
-        sent_at: datetime | None = None,
-    ) -> None:
+    async def record(self, deliveries: Sequence[Delivery]) -> None:
+        """Write what became of these deliveries, as set on them (status, Telegram's message
+        id or the error, when sent), in one UPDATE; the residents of those that found the
+        bot blocked are unreachable from now on. A delivery erased meanwhile (with its
+        resident) is no longer there to update."""
+        if not deliveries:
+            return
         await self.session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id)
+            .where(Delivery.id == bindparam("delivery_id"))
             .values(
-                status=status,
-                telegram_message_id=message_id,
-                last_error=error[:500] if error else None,
-                sent_at=sent_at,
+                status=bindparam("outcome"),
+                telegram_message_id=bindparam("message_id"),
+                last_error=bindparam("error"),
+                sent_at=bindparam("at"),
             )
+            # Plain executemany: the ORM's bulk UPDATE would fail on an erased row.
+            .execution_options(dml_strategy="core_only"),
+            [
+                {
+                    "delivery_id": delivery.id,
+                    "outcome": delivery.status,
+                    "message_id": delivery.telegram_message_id,
+                    "error": delivery.last_error[:500] if delivery.last_error else None,
+                    "at": delivery.sent_at,
+                }
+                for delivery in deliveries
+            ],
         )
+        blocked = {d.resident_id for d in deliveries if d.status is DeliveryStatus.UNREACHABLE}
+        if blocked:
+            await self.session.execute(
+                update(Resident).where(Resident.id.in_(blocked)).values(reachable=False)
+            )
 
 
 class LeaseRepository:
@@ -586,6 +636,12 @@ class UpdateLog:
             select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
         )
         return found is not None
+
+    async def acted_among(self, update_ids: Collection[int]) -> set[int]:
+        rows = await self.session.scalars(
+            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id.in_(update_ids))
+        )
+        return set(rows)
 
     @staticmethod
     def mark_statement(dialect: str, update_id: int, now: datetime) -> Any:
@@ -667,8 +723,8 @@ class InboxRepository:
             .values(attempts=attempts, not_before=not_before, last_error=error[:500])
         )
 
-    async def done(self, update_id: int) -> None:
-        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
+    async def done(self, update_ids: Collection[int]) -> None:
+        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id.in_(update_ids)))
 
     async def count(self) -> int:
         return await self.session.scalar(select(func.count()).select_from(InboxUpdate)) or 0

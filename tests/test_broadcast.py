@@ -7,6 +7,7 @@ sender alone against a Telegram that fails on purpose (5xx, network errors, 429 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import SendMessage
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.i18n import Catalogs
@@ -37,7 +38,7 @@ from storage.models import (
     Submission,
     SubmissionKind,
 )
-from storage.repositories import NoticeRepository
+from storage.repositories import DeliveryRepository, NoticeRepository
 from tests.conftest import NOW, Chat, RunningBot, flat, migrate
 from tests.test_staff import propose
 
@@ -638,12 +639,14 @@ async def session_factory(database_url: str) -> AsyncIterator[async_sessionmaker
     await engine.dispose()
 
 
-async def send_one(
-    factory: async_sessionmaker[AsyncSession], telegram: FailingTelegram
-) -> tuple[Any, Delivery]:
-    """A broadcast to one resident, sent by the real Sender: its progress and delivery."""
+async def addressed_broadcast(factory: async_sessionmaker[AsyncSession], residents: int) -> int:
+    """A broadcast to everyone, as /broadcast leaves it for the sender, with this many
+    residents (chats 7001, 7002, …): its id."""
     async with factory.begin() as session:
-        session.add(Resident(telegram_user_id=7001, chat_id=7001, telegram_language="en"))
+        session.add_all(
+            Resident(telegram_user_id=chat, chat_id=chat, telegram_language="en")
+            for chat in range(7001, 7001 + residents)
+        )
         notice = Notice(
             kind=NoticeKind.BROADCAST,
             offset_key="sender-test",
@@ -655,10 +658,18 @@ async def send_one(
         session.add(notice)
         await session.flush()
         await NoticeRepository(session).address(notice)
+        return notice.id
+
+
+async def send_one(
+    factory: async_sessionmaker[AsyncSession], telegram: FailingTelegram
+) -> tuple[Any, Delivery]:
+    """A broadcast to one resident, sent by the real Sender: its progress and delivery."""
+    notice_id = await addressed_broadcast(factory, residents=1)
     # No spacing per chat: every retry goes to the same chat, a second apart otherwise.
     limits = SendLimits(per_second=None, per_chat_seconds=0.0, first_backoff=0.02)
     sender = Sender(telegram, factory, Catalogs.load(), "en", lambda: NOW, limits)  # type: ignore[arg-type]
-    progress = await sender.send(notice.id)
+    progress = await sender.send(notice_id)
     async with factory() as session:
         delivery = await session.scalar(select(Delivery))
     assert delivery is not None
@@ -723,3 +734,116 @@ async def test_429_after_429_the_message_waits_and_is_sent_not_given_up(
     assert progress.too_many_requests == refusals
     assert telegram.delivered == [7001]
     assert delivery.status is DeliveryStatus.SENT and delivery.telegram_message_id == 101
+
+
+# --- two senders at once (a lease take-over) -------------------------------------------
+
+
+def statement_started(connection: AsyncConnection) -> asyncio.Event:
+    """Set when the connection sends its next statement to the database."""
+    started = asyncio.Event()
+    event.listen(connection.sync_connection, "before_cursor_execute", lambda *_: started.set())
+    return started
+
+
+async def test_two_senders_claiming_at_once_take_different_deliveries(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """At a lease take-over the old sender may still be claiming when the new one does:
+    neither may get a delivery the other took (its resident would get the message twice),
+    and the second must get the next ones, not nothing (it would end the broadcast)."""
+    notice_id = await addressed_broadcast(session_factory, residents=10)
+    async with session_factory() as old, session_factory() as new:
+        taken_by_old = await DeliveryRepository(old).claim(notice_id, 4)  # not committed yet
+        started = statement_started(await new.connection())
+        claiming = asyncio.create_task(DeliveryRepository(new).claim(notice_id, 4))
+        await started.wait()  # the new sender's claim is under way
+        await old.commit()
+        taken_by_new = await claiming
+        await new.commit()
+
+    old_ids = [delivery.id for delivery, _ in taken_by_old]
+    new_ids = [delivery.id for delivery, _ in taken_by_new]
+    assert len(old_ids) == len(new_ids) == 4
+    assert set(old_ids).isdisjoint(new_ids)
+    assert [resident.id for _, resident in taken_by_new] == [
+        delivery.resident_id for delivery, _ in taken_by_new
+    ]
+    async with session_factory() as session:
+        rows = list(await session.scalars(select(Delivery).order_by(Delivery.id)))
+    claimed = [(row.id, row.status, row.attempts) for row in rows[:8]]
+    assert claimed == [(id_, DeliveryStatus.SENDING, 1) for id_ in sorted(old_ids + new_ids)]
+    assert {row.status for row in rows[8:]} == {DeliveryStatus.PENDING}
+
+
+async def test_a_stopped_sender_records_what_it_sent_and_gives_back_what_it_did_not(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A graceful stop in the middle of a broadcast: the messages sent are recorded as
+    sent, and the deliveries claimed ahead whose messages never went out are pending
+    again (not "sending", which the next sender would count as possibly sent)."""
+    notice_id = await addressed_broadcast(session_factory, residents=300)
+    telegram = FailingTelegram()
+    limits = SendLimits(per_second=None, per_chat_seconds=0.0)
+    sender = Sender(telegram, session_factory, Catalogs.load(), "en", lambda: NOW, limits)  # type: ignore[arg-type]
+    deliver = telegram.send_message
+
+    async def deliver_then_stop_at_the_40th(chat_id: int, text: str, reply_markup: Any = None):
+        sent = await deliver(chat_id, text, reply_markup)
+        if len(telegram.delivered) == 40:
+            sender.stop()
+        return sent
+
+    telegram.send_message = deliver_then_stop_at_the_40th  # type: ignore[method-assign]
+    progress = await sender.send(notice_id)
+
+    async with session_factory() as session:
+        rows = (
+            await session.execute(
+                select(Resident.chat_id, Delivery.status, Delivery.attempts).join(
+                    Delivery, Delivery.resident_id == Resident.id
+                )
+            )
+        ).all()
+        notice = await session.get(Notice, notice_id)
+    sent = {chat for chat, status, _ in rows if status is DeliveryStatus.SENT}
+    assert len(telegram.delivered) >= 40 and sent == set(telegram.delivered)
+    assert progress.sent == len(sent)
+    untouched = [(status, attempts) for chat, status, attempts in rows if chat not in sent]
+    assert set(untouched) == {(DeliveryStatus.PENDING, 0)}
+    assert notice is not None and notice.status is NoticeStatus.SENDING  # the next one ends it
+
+
+async def test_a_resident_erased_while_their_message_is_on_its_way_stops_nothing(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """/forget during a broadcast takes the resident's delivery with it: its outcome,
+    written with the others', finds no row, and the others are written all the same."""
+    notice_id = await addressed_broadcast(session_factory, residents=3)
+    telegram = FailingTelegram()
+    deliver = telegram.send_message
+
+    async def erase_7002_meanwhile(chat_id: int, text: str, reply_markup: Any = None):
+        if chat_id == 7002:
+            async with session_factory.begin() as session:
+                await session.execute(delete(Resident).where(Resident.chat_id == 7002))
+        return await deliver(chat_id, text, reply_markup)
+
+    telegram.send_message = erase_7002_meanwhile  # type: ignore[method-assign]
+    limits = SendLimits(per_second=None, per_chat_seconds=0.0)
+    sender = Sender(telegram, session_factory, Catalogs.load(), "en", lambda: NOW, limits)  # type: ignore[arg-type]
+    progress = await sender.send(notice_id)
+
+    assert sorted(telegram.delivered) == [7001, 7002, 7003]
+    async with session_factory() as session:
+        rows = (
+            await session.execute(
+                select(Resident.chat_id, Delivery.status).join(
+                    Delivery, Delivery.resident_id == Resident.id
+                )
+            )
+        ).all()
+        notice = await session.get(Notice, notice_id)
+    assert sorted(rows) == [(7001, DeliveryStatus.SENT), (7003, DeliveryStatus.SENT)]
+    assert notice is not None and notice.status is NoticeStatus.DONE
+    assert (progress.sent, progress.failed) == (3, 0)

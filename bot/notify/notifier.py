@@ -229,7 +229,12 @@ class Notifier:
                 # Taking over: what the last holder had in flight goes out again.
                 again = await DeliveryRepository(session).in_flight_back_to_pending()
                 if again:
-                    log.warning("%s deliveries in flight at the last stop are sent again", again)
+                    log.warning(
+                        "%s deliveries claimed before the last stop are sent again (those "
+                        "already out, %s at most, arrive twice)",
+                        again,
+                        self.sender.limits.max_doubled_by_a_kill,
+                    )
         if leader and not self._leader:
             await self.outbox.take_over()
         self._leader = leader

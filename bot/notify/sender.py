@@ -1,9 +1,21 @@
-"""Sends a notice's deliveries within Telegram's limits.
+"""Sends a notice's deliveries within Telegram's limits, or as fast as Telegram answers.
 
-Crash safety: a delivery is marked "sending" (committed) before its message goes out and
-"sent" (committed) right after, one by one. Killed at any moment, the sender sends every
-undelivered message once after a restart; only the messages in flight at the moment of
-the kill, at most `workers` of them, may arrive twice.
+Three kinds of task share a broadcast, so the workers never wait for the database:
+- the claimer marks the next `claim_size` pending deliveries "sending" in one commit, a
+  batch ahead of the workers (it claims again as soon as they start on the last batch);
+- `workers` tasks send, each one message at a time, within the rate limits;
+- the recorder writes the outcomes (sent with Telegram's message id, failed, the resident
+  unreachable, uncertain) in one UPDATE and one commit per window of `record_every`
+  seconds, and at once when `unrecorded` outcomes are waiting.
+
+Crash safety: a delivery is committed as "sending" before its message goes out. Each
+message takes one of `max_doubled_by_a_kill` places (workers + unrecorded: 24) before it
+goes out and gives it back only once its outcome is committed, so Telegram never has more
+than 24 messages the database does not know were sent; a worker waits for the recorder
+rather than send a 25th. Killed at any moment, the sender sends every undelivered message
+once after a restart, and only those 24 at most may arrive twice (claimed deliveries
+whose message had not gone out are sent once). Stopped, it finishes the messages on their
+way and gives back to "pending" what it claimed and did not send.
 
 A failure after which Telegram may have delivered (a 500, a lost answer) is tried once
 more only, and the delivery is counted as uncertain rather than sent: a resident gets a
@@ -13,10 +25,11 @@ broadcast at most twice, and the summary says how many may have.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
@@ -30,6 +43,7 @@ from bot.notify import messages
 from bot.notify.verdict import AMBIGUOUS_LIMIT, Verdict, verdict
 from storage.models import (
     Consultation,
+    Delivery,
     DeliveryStatus,
     Notice,
     NoticeStatus,
@@ -44,19 +58,29 @@ log = logging.getLogger(__name__)
 class SendLimits:
     per_second: float | None = 30.0  # Telegram's bulk limit over all chats; None: no limit
     per_chat_seconds: float = 1.0  # at most one message a second to one chat
-    workers: int = 8  # messages in flight at once (and the most that can double on a crash)
+    workers: int = 8  # messages on their way to Telegram at once
+    unrecorded: int = 16  # outcomes that may wait, besides the workers' messages, for a write
+    record_every: float = 0.05  # seconds an outcome waits at most for others to share a write
+    claim_size: int = 64  # deliveries claimed in one commit
     max_attempts: int = 5  # for network errors and Telegram's 5xx
     first_backoff: float = 0.5
 
+    @property
+    def max_doubled_by_a_kill(self) -> int:
+        """The most messages Telegram may have while the database does not know they were
+        sent (on their way, or answered and not yet recorded): after a kill, at most this
+        many arrive twice."""
+        return self.workers + self.unrecorded
+
 
 class RateGate:
-    """A token bucket over all chats, which a 429 closes for its retry_after."""
+    """Spaces messages over all chats `1 / per_second` apart; a 429 closes it for its
+    retry_after."""
 
     def __init__(self, per_second: float | None, clock: Callable[[], float] = time.monotonic):
         self.per_second = per_second
         self.clock = clock
-        self._tokens = 1.0
-        self._updated = clock()
+        self._next_slot = clock()  # the earliest moment the next message may go
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
@@ -72,12 +96,15 @@ class RateGate:
                     continue
                 if self.per_second is None:
                     return
-                self._tokens = min(1.0, self._tokens + (now - self._updated) * self.per_second)
-                self._updated = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                interval = 1.0 / self.per_second
+                if now >= self._next_slot:
+                    # The slots keep their schedule when a sleep wakes a little late (else
+                    # every late wake-up would cost rate: 3 % at 30/s); after a pause or an
+                    # idle spell they start again from now, with no burst saved up.
+                    slot = self._next_slot if now - self._next_slot < interval else now
+                    self._next_slot = slot + interval
                     return
-                await asyncio.sleep((1.0 - self._tokens) / self.per_second)
+                await asyncio.sleep(self._next_slot - now)
 
 
 @dataclass
@@ -94,6 +121,99 @@ class Progress:
         if not done or not self.left:
             return None
         return (now - self.started) / done * self.left
+
+    def count(self, status: DeliveryStatus) -> None:
+        self.left -= 1
+        if status is DeliveryStatus.SENT:
+            self.sent += 1
+        elif status is DeliveryStatus.UNCERTAIN:
+            self.uncertain += 1
+        else:
+            self.failed += 1
+
+
+class OutcomeRecorder:
+    """Writes the outcomes of sent messages together: one UPDATE and one commit for all
+    those known within `every` seconds of the first, sooner when `write_at` are waiting.
+
+    A message takes a place (`take_place`) before it goes out, and its place comes back
+    once its outcome is committed: Telegram never has more than `places` messages the
+    database does not know were sent."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        places: int,
+        write_at: int,
+        every: float,
+    ) -> None:
+        self.session_factory = session_factory
+        self.write_at = write_at
+        self.every = every
+        self.written = asyncio.Event()  # after each write, and once all is written
+        self.finished = False
+        self._places = asyncio.Semaphore(places)
+        self._outcomes: list[Delivery] = []
+        self._waiting = asyncio.Event()  # an outcome waits, or no more will come
+        self._due = asyncio.Event()  # write without waiting for the window to end
+        self._closed = False
+
+    async def take_place(self) -> None:
+        await self._places.acquire()
+
+    def give_back_place(self) -> None:
+        """For a message that did not go out after all."""
+        self._places.release()
+
+    def add(self, delivery: Delivery) -> None:
+        """The outcome set on `delivery` (status, message id or error, time), to write."""
+        self._outcomes.append(delivery)
+        self._waiting.set()
+        if len(self._outcomes) >= self.write_at:
+            self._due.set()
+
+    def close(self) -> None:
+        """No more outcomes will come: write what waits, then end."""
+        self._closed = True
+        self._waiting.set()
+        self._due.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._waiting.wait()
+            if not self._outcomes:  # closed, and everything written
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.every):
+                    await self._due.wait()
+            outcomes, self._outcomes = self._outcomes, []
+            if not self._closed:
+                self._waiting.clear()
+                self._due.clear()
+            async with self.session_factory.begin() as session:
+                await DeliveryRepository(session).record(outcomes)
+            for _ in outcomes:
+                self._places.release()
+            self.written.set()
+        self.finished = True
+        self.written.set()
+
+
+@dataclass
+class _Broadcast:
+    """One notice being sent: what the claimer, the workers and the recorder share."""
+
+    notice: Notice
+    consultation: Consultation | None
+    bot_username: str | None
+    progress: Progress
+    recorder: OutcomeRecorder
+    # Claimed deliveries for the workers, in order; None tells a worker to end.
+    queue: asyncio.Queue[tuple[Delivery, Resident] | None] = field(default_factory=asyncio.Queue)
+    claim_more: asyncio.Event = field(default_factory=asyncio.Event)
+    # Claimed deliveries whose message has not gone out: "pending" again if it never does.
+    unsent: set[int] = field(default_factory=set)
+    texts: dict[str, tuple[str, object]] = field(default_factory=dict)
 
 
 class Sender:
@@ -117,10 +237,13 @@ class Sender:
         self.gate = RateGate(self.limits.per_second)
         self._last_to_chat: dict[int, float] = {}
         self._stopping = False
+        self._broadcast: _Broadcast | None = None
 
     def stop(self) -> None:
-        """Finish the messages in flight, claim no more."""
+        """Finish the messages on their way, send and claim no more."""
         self._stopping = True
+        if self._broadcast is not None:
+            self._broadcast.claim_more.set()  # the claimer sees the stop
 
     @property
     def stopping(self) -> bool:
@@ -146,25 +269,31 @@ class Sender:
             started=time.monotonic(),
         )
         me = await self.bot.me()
-        texts: dict[str, tuple[str, object]] = {}
-        while not self._stopping:
-            async with self.session_factory() as session:
-                batch = await DeliveryRepository(session).claim(notice_id, self.limits.workers * 4)
-                await session.commit()
-            if not batch:
-                break
-            queue: asyncio.Queue[tuple[int, Resident]] = asyncio.Queue()
-            for delivery, resident in batch:
-                queue.put_nowait((delivery.id, resident))
-            workers = [
-                asyncio.create_task(
-                    self._work(queue, notice, consultation, me.username, texts, progress)
-                )
-                for _ in range(min(self.limits.workers, len(batch)))
-            ]
-            await asyncio.gather(*workers)
-            if on_progress is not None and progress.left > 0:
-                await _maybe_await(on_progress(progress))
+        recorder = OutcomeRecorder(
+            self.session_factory,
+            places=self.limits.max_doubled_by_a_kill,
+            write_at=self.limits.unrecorded,
+            every=self.limits.record_every,
+        )
+        broadcast = _Broadcast(notice, consultation, me.username, progress, recorder)
+        self._broadcast = broadcast
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._claim_ahead(broadcast))
+                recording = tasks.create_task(recorder.run())
+                if on_progress is not None:
+                    tasks.create_task(self._report(broadcast, on_progress))
+                workers = [
+                    tasks.create_task(self._work(broadcast)) for _ in range(self.limits.workers)
+                ]
+                await asyncio.gather(*workers)
+                recorder.close()
+                await recording
+        finally:
+            self._broadcast = None
+            if broadcast.unsent:
+                async with self.session_factory.begin() as session:
+                    await DeliveryRepository(session).release(sorted(broadcast.unsent))
         if not self._stopping:
             await self._finish(notice_id)
             progress.left = 0
@@ -172,38 +301,77 @@ class Sender:
                 await _maybe_await(on_progress(progress))
         return progress
 
-    async def _work(
-        self,
-        queue: asyncio.Queue[tuple[int, Resident]],
-        notice: Notice,
-        consultation: Consultation | None,
-        bot_username: str | None,
-        texts: dict[str, tuple[str, object]],
-        progress: Progress,
-    ) -> None:
-        while not queue.empty():
-            delivery_id, resident = queue.get_nowait()
-            tr = self.catalogs.for_person(
-                resident.language, resident.telegram_language, self.default_locale
+    async def _claim_ahead(self, broadcast: _Broadcast) -> None:
+        """Keeps the workers' queue a batch ahead: claims the next batch when they start on
+        the last one claimed, until none is left (or the sender stops)."""
+        try:
+            while not self._stopping:
+                async with self.session_factory.begin() as session:
+                    batch = await DeliveryRepository(session).claim(
+                        broadcast.notice.id, self.limits.claim_size
+                    )
+                if not batch:
+                    return
+                broadcast.claim_more.clear()
+                for delivery, resident in batch:
+                    broadcast.unsent.add(delivery.id)
+                    broadcast.queue.put_nowait((delivery, resident))
+                if self._stopping:
+                    return
+                await broadcast.claim_more.wait()
+        finally:
+            for _ in range(self.limits.workers):
+                broadcast.queue.put_nowait(None)
+
+    async def _work(self, broadcast: _Broadcast) -> None:
+        while True:
+            claimed = await broadcast.queue.get()
+            if claimed is None or self._stopping:
+                return
+            if broadcast.queue.qsize() < self.limits.claim_size:
+                broadcast.claim_more.set()
+            delivery, resident = claimed
+            await broadcast.recorder.take_place()
+            if self._stopping:
+                broadcast.recorder.give_back_place()
+                return
+            broadcast.unsent.discard(delivery.id)
+            text, markup = self._text_for(broadcast, resident)
+            await self._deliver(delivery, resident, text, markup, broadcast.progress)
+            broadcast.progress.count(delivery.status)
+            if self.metrics is not None:
+                self.metrics.deliveries.labels(delivery.status.value).inc()
+            broadcast.recorder.add(delivery)
+
+    def _text_for(self, broadcast: _Broadcast, resident: Resident) -> tuple[str, object]:
+        tr = self.catalogs.for_person(
+            resident.language, resident.telegram_language, self.default_locale
+        )
+        if tr.locale not in broadcast.texts:
+            broadcast.texts[tr.locale] = (
+                messages.notice_text(tr, broadcast.notice, broadcast.consultation),
+                messages.notice_markup(tr, broadcast.consultation, broadcast.bot_username),
             )
-            if tr.locale not in texts:
-                texts[tr.locale] = (
-                    messages.notice_text(tr, notice, consultation),
-                    messages.notice_markup(tr, consultation, bot_username),
-                )
-            text, markup = texts[tr.locale]
-            status = await self._deliver(delivery_id, resident, text, markup, progress)
-            progress.left -= 1
-            if status is DeliveryStatus.SENT:
-                progress.sent += 1
-            elif status is DeliveryStatus.UNCERTAIN:
-                progress.uncertain += 1
-            else:
-                progress.failed += 1
+        return broadcast.texts[tr.locale]
+
+    async def _report(
+        self, broadcast: _Broadcast, on_progress: Callable[[Progress], object]
+    ) -> None:
+        """Shows the progress after the recorder's writes, in a task of its own: a slow
+        answer from Telegram to the progress message holds up no delivery."""
+        written = broadcast.recorder.written
+        while True:
+            await written.wait()
+            written.clear()
+            if broadcast.recorder.finished:
+                return
+            if broadcast.progress.left > 0:
+                await _maybe_await(on_progress(broadcast.progress))
 
     async def _deliver(
-        self, delivery_id: int, resident: Resident, text: str, markup: object, progress: Progress
-    ) -> DeliveryStatus:
+        self, delivery: Delivery, resident: Resident, text: str, markup: object, progress: Progress
+    ) -> None:
+        """Sends the message; what became of it is set on `delivery`, for the recorder."""
         assert resident.chat_id is not None
         backoff = self.limits.first_backoff
         failures = ambiguous = 0
@@ -223,29 +391,41 @@ class Sender:
                     self.gate.pause(error.retry_after)
                     continue
                 if kind is Verdict.UNREACHABLE:
-                    await self._record(delivery_id, DeliveryStatus.UNREACHABLE, error=str(error))
-                    await self._unreachable(resident.id)
-                    return DeliveryStatus.UNREACHABLE
+                    self._outcome(delivery, DeliveryStatus.UNREACHABLE, error=str(error))
+                    return
                 if kind is Verdict.REFUSED:
-                    await self._record(delivery_id, DeliveryStatus.FAILED, error=str(error))
-                    return DeliveryStatus.FAILED
+                    self._outcome(delivery, DeliveryStatus.FAILED, error=str(error))
+                    return
                 failures += 1
                 if kind is Verdict.AMBIGUOUS:
                     ambiguous += 1
                     if ambiguous >= AMBIGUOUS_LIMIT:
-                        await self._record(delivery_id, DeliveryStatus.UNCERTAIN, error=str(error))
-                        return DeliveryStatus.UNCERTAIN
+                        self._outcome(delivery, DeliveryStatus.UNCERTAIN, error=str(error))
+                        return
                 if failures >= self.limits.max_attempts:
                     status = DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.FAILED
-                    await self._record(delivery_id, status, error=str(error))
-                    return status
+                    self._outcome(delivery, status, error=str(error))
+                    return
                 await asyncio.sleep(backoff)
                 backoff *= 2
                 continue
             # Delivered; after an ambiguous failure perhaps twice: said as uncertain.
             status = DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.SENT
-            await self._record(delivery_id, status, message_id=sent.message_id)
-            return status
+            self._outcome(delivery, status, message_id=sent.message_id)
+            return
+
+    def _outcome(
+        self,
+        delivery: Delivery,
+        status: DeliveryStatus,
+        *,
+        message_id: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        delivery.status = status
+        delivery.telegram_message_id = message_id
+        delivery.last_error = error
+        delivery.sent_at = self.clock() if message_id is not None else None
 
     async def _space_out(self, chat_id: int) -> None:
         last = self._last_to_chat.get(chat_id)
@@ -256,31 +436,6 @@ class Sender:
         if len(self._last_to_chat) > 10_000:  # forget chats not written to in the last second
             horizon = time.monotonic() - self.limits.per_chat_seconds
             self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > horizon}
-
-    async def _record(
-        self,
-        delivery_id: int,
-        status: DeliveryStatus,
-        *,
-        message_id: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        if self.metrics is not None:
-            self.metrics.deliveries.labels(status.value).inc()
-        async with self.session_factory.begin() as session:
-            await DeliveryRepository(session).finish(
-                delivery_id,
-                status,
-                message_id=message_id,
-                error=error,
-                sent_at=self.clock() if message_id is not None else None,
-            )
-
-    async def _unreachable(self, resident_id: int) -> None:
-        async with self.session_factory.begin() as session:
-            await session.execute(
-                update(Resident).where(Resident.id == resident_id).values(reachable=False)
-            )
 
     async def _finish(self, notice_id: int) -> None:
         async with self.session_factory.begin() as session:
