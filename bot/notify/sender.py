@@ -41,6 +41,7 @@ from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.notify import messages
 from bot.notify.verdict import AMBIGUOUS_LIMIT, Verdict, verdict
+from bot.updates import with_retries
 from storage.models import (
     Consultation,
     Delivery,
@@ -190,8 +191,11 @@ class OutcomeRecorder:
             if not self._closed:
                 self._waiting.clear()
                 self._due.clear()
-            async with self.session_factory.begin() as session:
-                await DeliveryRepository(session).record(outcomes)
+            # A lock held elsewhere for a moment must not end the broadcast.
+            await with_retries(
+                self.session_factory,
+                lambda session, done=outcomes: DeliveryRepository(session).record(done),
+            )
             for _ in outcomes:
                 self._places.release()
             self.written.set()
@@ -306,10 +310,12 @@ class Sender:
         the last one claimed, until none is left (or the sender stops)."""
         try:
             while not self._stopping:
-                async with self.session_factory.begin() as session:
-                    batch = await DeliveryRepository(session).claim(
+                batch = await with_retries(
+                    self.session_factory,
+                    lambda session: DeliveryRepository(session).claim(
                         broadcast.notice.id, self.limits.claim_size
-                    )
+                    ),
+                )
                 if not batch:
                     return
                 broadcast.claim_more.clear()
