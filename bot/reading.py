@@ -68,11 +68,13 @@ class ReadingCache:
         self.version: int | None = None
         self.published: list[Consultation] | None = None
         self.pages: dict[int, ConsultationPage | None] = {}
-        self.owners: dict[int, int | None] = {}  # section id -> consultation id
+        self.owners: dict[int, int] = {}  # section id -> consultation id
 
     def start_over(self, version: int) -> None:
-        self.__init__()  # type: ignore[misc]
         self.version = version
+        self.published = None
+        self.pages.clear()
+        self.owners.clear()
 
 
 class Reading:
@@ -82,38 +84,43 @@ class Reading:
     def __init__(self, session: AsyncSession, cache: ReadingCache) -> None:
         self.session = session
         self.cache = cache
-        self._checked = False
+        self._version: int | None = None  # the content version this update read
 
     async def listing(self, now: datetime) -> list[Consultation]:
         cache = await self._current()
-        if cache.published is None:
+        published = cache.published
+        if published is None:
             async with await self._own_session() as session:
-                cache.published = await ConsultationRepository(session).published(now)
-        return sorted(cache.published, key=lambda c: listing_order(c, now))
+                published = await ConsultationRepository(session).published(now)
+            if self._may_keep():
+                cache.published = published
+        return sorted(published, key=lambda c: listing_order(c, now))
 
     async def consultation_page(self, consultation_id: int) -> ConsultationPage | None:
         cache = await self._current()
-        if consultation_id not in cache.pages:
-            async with await self._own_session() as session:
-                consultation = await ConsultationRepository(session).by_id(consultation_id)
-                page = None
-                if consultation is not None:
-                    plan = await SectionRepository(session).plan(consultation.id)
-                    page = ConsultationPage(consultation, plan)
+        if consultation_id in cache.pages:
+            return cache.pages[consultation_id]
+        async with await self._own_session() as session:
+            consultation = await ConsultationRepository(session).by_id(consultation_id)
+            page = None
+            if consultation is not None:
+                page = ConsultationPage(
+                    consultation, await SectionRepository(session).plan(consultation.id)
+                )
+        if self._may_keep():
             cache.pages[consultation_id] = page
             for section in page.plan if page else ():
                 cache.owners[section.id] = consultation_id
-        return cache.pages[consultation_id]
+        return page
 
     async def section_page(self, section_id: int) -> SectionPage | None:
         cache = await self._current()
-        if section_id not in cache.owners:
+        owner = cache.owners.get(section_id)
+        if owner is None:
             owner = await SectionRepository(self.session).consultation_of(section_id)
             if owner is None:
                 return None
-            cache.owners[section_id] = owner
-        owner = cache.owners[section_id]
-        page = await self.consultation_page(owner) if owner is not None else None
+        page = await self.consultation_page(owner)
         section = next((s for s in page.plan if s.id == section_id), None) if page else None
         if page is None or section is None:
             return None
@@ -130,14 +137,18 @@ class Reading:
         return await self.section_page(section.id) if section is not None else None
 
     async def _current(self) -> ReadingCache:
-        """The cache, emptied first when the content changed since it was filled (looked
-        up once per update)."""
-        if not self._checked:
-            version = await ConsultationRepository(self.session).content_version()
-            if version != self.cache.version:
-                self.cache.start_over(version)
-            self._checked = True
+        """The cache, emptied first when the content moved on since it was filled (the
+        version is looked up once per update)."""
+        if self._version is None:
+            self._version = await ConsultationRepository(self.session).content_version()
+            if self.cache.version is None or self._version > self.cache.version:
+                self.cache.start_over(self._version)
         return self.cache
+
+    def _may_keep(self) -> bool:
+        """What this update loaded may be kept: the content did not move on while it
+        loaded (another update may have seen a newer version meanwhile)."""
+        return self.cache.version == self._version
 
     async def _own_session(self) -> AsyncSession:
         """A session of its own, since what is kept must not belong to one update, on the

@@ -632,10 +632,7 @@ class UpdateLog:
 
     async def acted(self, update_id: int) -> bool:
         """Whether a transaction of this update's changes was committed already."""
-        found = await self.session.scalar(
-            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
-        )
-        return found is not None
+        return update_id in await self.acted_among([update_id])
 
     async def acted_among(self, update_ids: Collection[int]) -> set[int]:
         rows = await self.session.scalars(
