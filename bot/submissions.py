@@ -205,6 +205,7 @@ async def send(
             "attachments": draft.attachments,
             "author_name": author_name if draft.signed else None,
             "language": language,
+            "received_at": now,
             "created_at": now,
             "updated_at": now,
         }

@@ -161,6 +161,26 @@ class SubmissionKind(enum.StrEnum):
     QUESTION = "question"
 
 
+class SubmissionChannel(enum.StrEnum):
+    """How a submission reached the municipality: the law counts every one received."""
+
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    LETTER = "letter"
+    PHONE = "phone"
+    MEETING = "meeting"  # said at a public meeting
+
+
+class StakeholderKind(enum.StrEnum):
+    """On whose behalf a submission speaks."""
+
+    INDIVIDUAL = "individual"
+    BUSINESS = "business"
+    EDUCATION = "education"  # a school, a university, a kindergarten
+    PUBLIC_BODY = "public_body"
+    NGO = "ngo"
+
+
 class SubmissionStatus(enum.StrEnum):
     RECEIVED = "received"
     ANSWERED = "answered"
@@ -202,6 +222,19 @@ class Submission(Base):
     attachments: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     # The name shown to the public, when the resident chose to sign; None is anonymous.
     author_name: Mapped[str | None] = mapped_column(String(200))
+    stakeholder: Mapped[StakeholderKind] = mapped_column(
+        _stored_by_value(StakeholderKind), default=StakeholderKind.INDIVIDUAL
+    )
+    # The organisation a signed submission speaks for, as its author typed it.
+    organisation_name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[SubmissionChannel] = mapped_column(
+        _stored_by_value(SubmissionChannel), default=SubmissionChannel.TELEGRAM
+    )
+    # When the municipality received it: the date staff give for an e-mail, a letter or
+    # a meeting; the moment it was sent for one that came through the bot.
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The staff member who registered a submission that did not come through the bot.
+    registered_by: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[SubmissionStatus] = mapped_column(
         _stored_by_value(SubmissionStatus), default=SubmissionStatus.RECEIVED
@@ -278,6 +311,8 @@ class NoticeKind(enum.StrEnum):
     DEADLINE = "deadline"
     CLOSED = "closed"
     BROADCAST = "broadcast"
+    # The published report: each participant their own outcome, each follower the news.
+    REPORT = "report"
 
 
 class NoticeStatus(enum.StrEnum):
@@ -293,6 +328,8 @@ class Audience(enum.StrEnum):
     EVERYONE = "everyone"
     FOLLOWERS = "followers"  # of the consultation; for OPENED: residents following everything
     PARTICIPANTS = "participants"  # residents who sent a submission to the consultation
+    # Participants and followers, each once.
+    INVOLVED = "involved"
 
 
 class Notice(Base):
@@ -357,6 +394,26 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     sent_at: Mapped[datetime | None]
+
+
+class ConsultationReport(Base):
+    """The life of a consultation's report (the "справка"): staff close the review,
+    name who prepared and who approved it, and publish it once, to every participant
+    and follower."""
+
+    __tablename__ = "consultation_report"
+
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), primary_key=True
+    )
+    review_closed_at: Mapped[datetime | None]
+    review_closed_by: Mapped[str | None] = mapped_column(String(200))
+    prepared_by: Mapped[str | None] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Lease(Base):
