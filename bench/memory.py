@@ -6,7 +6,9 @@ Each bot runs in a process of its own, long-polling a fresh Telegram stand-in ov
 HTTP (this process runs the stand-in). The bots:
 
   echo      the baseline: bench/throughput.py's bare aiogram Dispatcher (`--serve echo`);
-            aiogram's types alone are most of any aiogram bot's memory;
+            aiogram's types alone are most of any aiogram bot's memory: the floor line
+            is a process that only ran `import aiogram` (its pydantic models are all
+            built at import, so the memory is live, not freed garbage);
   civicbot  the installed `civicbot run` command, as an administrator starts it:
             BOT_TOKEN, BOT_API_URL (the stand-in) and DATABASE_URL (a temporary SQLite
             file holding the example consultations) in its environment.
@@ -96,6 +98,19 @@ async def idle_bot(command: list[str], env: dict[str, str], settle: float) -> tu
         return mib, stderr.read().decode(errors="replace")
 
 
+def imported_only_mib(module: str, env: dict[str, str]) -> float:
+    """Resident MiB of a Python process that did nothing but import `module`: the floor
+    any bot built on it starts from."""
+    report_rss = (
+        f"import re, {module}; "
+        "print(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", report_rss], env=env, check=True, capture_output=True, text=True
+    )
+    return int(done.stdout) / 1024
+
+
 def load_examples(env: dict[str, str]) -> None:
     command = [CIVICBOT, "content", "load", str(ROOT / "examples")]
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -105,6 +120,8 @@ async def run(settle: float) -> int:
     # A setting in the environment of the benchmark must not change the bot measured.
     settings = {name.upper() for name in Settings.model_fields}
     clean = {key: value for key, value in os.environ.items() if key.upper() not in settings}
+    floor = imported_only_mib("aiogram", clean)
+    print(f"import aiogram alone: {floor:.1f} MiB", flush=True)
     echo_command = [sys.executable, str(ROOT / "bench" / "throughput.py"), "--serve", "echo"]
     echo, _ = await idle_bot([*echo_command, "--api", "{api}"], clean, settle)
     print(f"echo: {echo:.1f} MiB", flush=True)
@@ -125,7 +142,7 @@ async def run(settle: float) -> int:
     header = f"{'bot':<14} {'RSS MiB':>8} {'x echo':>7} {'over echo MiB':>14}"
     print(header)
     print("-" * len(header))
-    for label, mib in (("echo", echo), ("civicbot run", civicbot)):
+    for label, mib in (("import aiogram", floor), ("echo", echo), ("civicbot run", civicbot)):
         print(f"{label:<14} {mib:>8.1f} {mib / echo:>7.2f} {mib - echo:>14.1f}")
     found = on_demand_among(modules)
     print(f"\ncivicbot imported {len(modules)} modules")
