@@ -3,10 +3,13 @@
 civicbot                 run the bot (BOT_TOKEN set) or the local demo (no token)
 civicbot run             long-poll Telegram
 civicbot demo            the bot, a Telegram stand-in and a terminal chat, all local
+civicbot demo --staff    the same with the staff group, where submissions wait as cards
 civicbot db upgrade      apply database migrations
 civicbot content load    validate and load consultation files
 civicbot export          a consultation's submissions as CSV, XLSX or JSON
-civicbot report          a consultation's report (справка) as DOCX or XLSX
+civicbot submissions import FILE.csv  those received by e-mail, letter, phone, at meetings
+civicbot report SLUG     a consultation's report (справка) as HTML, DOCX or XLSX
+civicbot report publish SLUG  publish the final report to its participants and followers
 civicbot content withdraw  withdraw a consultation (its reminders are cancelled)
 civicbot doctor          check settings, database, migrations, Redis, Telegram, staff chat
 civicbot run --webhook   serve Telegram's webhook instead of long polling
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -97,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the demo resident's Telegram language (default: DEFAULT_LOCALE)",
     )
+    demo.add_argument(
+        "--staff",
+        action="store_true",
+        help="be the municipality's staff too: a staff group with submissions waiting",
+    )
     db = commands.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations up to the newest")
@@ -128,12 +137,40 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="of the header, labels and section titles (default: DEFAULT_LOCALE)",
     )
+    from bot.received import HELP as IMPORT_HELP
+
+    submissions = commands.add_parser(
+        "submissions", help="submissions received by e-mail, letter, phone or at a meeting"
+    )
+    submissions_commands = submissions.add_subparsers(dest="submissions_command", required=True)
+    import_ = submissions_commands.add_parser(
+        "import",
+        help="import them from a CSV file (all or nothing)",
+        description="Import proposals and questions received by e-mail, letter, phone or "
+        "at a public meeting; their cards are posted in the staff chat.",
+        epilog=IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    import_.add_argument("file", type=Path, metavar="FILE.csv")
+    import_.add_argument("--by", metavar="NAME", help="who registers them (default: your login)")
     report = commands.add_parser(
         "report", help="the report on a consultation's proposals, in its original language"
     )
-    report.add_argument("--consultation", required=True, metavar="SLUG")
-    report.add_argument("--format", required=True, choices=("docx", "xlsx"))
-    report.add_argument("--output", required=True, type=Path, metavar="FILE")
+    # `report SLUG --format F [--output FILE]` or `report publish SLUG [--by NAME]`: one
+    # list of words, as argparse cannot have an optional positional next to a subcommand.
+    report.add_argument("words", nargs="*", metavar="[publish] SLUG")
+    report.add_argument("--consultation", metavar="SLUG", help="the same as SLUG (older form)")
+    report.add_argument("--format", choices=("html", "docx", "xlsx"))
+    report.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="default: SLUG-report.FORMAT here (SLUG-report-DRAFT.FORMAT for a draft)",
+    )
+    report.add_argument(
+        "--by", metavar="NAME", help="publish: who publishes it (default: your login)"
+    )
+    parser.set_defaults(report_parser=report)
     return parser
 
 
@@ -144,7 +181,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "demo":
         from bot.demo import run_demo
 
-        return await run_demo(settings, language=getattr(args, "language", None))
+        return await run_demo(
+            settings,
+            language=getattr(args, "language", None),
+            staff=getattr(args, "staff", False),
+        )
     if command == "db":
         return await _db_upgrade(settings)
     if command == "doctor":
@@ -157,9 +198,22 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_export(
             settings, args.consultation, args.format, args.output, args.language
         )
+    if command == "submissions":
+        from bot.received import run_import
+
+        by = args.by or f"{getpass.getuser()} (command line)"
+        return await run_import(settings, args.file, by)
+    if command == "report" and args.words[:1] == ["publish"]:
+        if len(args.words) != 2:
+            args.report_parser.error("usage: civicbot report publish SLUG [--by NAME]")
+        return await _publish_report(settings, args.words[1], args.by)
     if command == "report":
         from bot.export.cli import run_report
 
+        slugs = [*args.words, *([args.consultation] if args.consultation else [])]
+        if len(slugs) != 1 or not args.format:
+            args.report_parser.error("usage: civicbot report SLUG --format html|docx|xlsx")
+        args.consultation = slugs[0]
         return await run_report(settings, args.consultation, args.format, args.output)
     if args.content_command == "withdraw":
         return await _withdraw(settings, args.slug)
@@ -209,6 +263,44 @@ async def _withdraw(settings: Settings, slug: str) -> int:
     if not found:
         return _fail(f"no consultation {slug!r}")
     print(f"withdrawn: {slug}")
+    return 0
+
+
+async def _publish_report(settings: Settings, slug: str, by: str | None) -> int:
+    from datetime import UTC, datetime
+
+    from bot import publication
+    from bot.export.common import ExportError
+    from bot.export.report import checklist
+    from bot.i18n import Catalogs
+
+    by = by or f"{getpass.getuser()} (command line)"
+    engine = create_engine(settings.database_url)
+    try:
+        if engine.dialect.name == "sqlite":
+            await upgrade(engine)
+        async with create_session_factory(engine).begin() as session:
+            published = await publication.publish(session, slug, by, datetime.now(UTC))
+    except ExportError as error:
+        return _fail(str(error))
+    except publication.AlreadyPublished as error:
+        return _fail(
+            f"the report of {slug} was already published on {error.at:%Y-%m-%d %H:%M} UTC "
+            f"by {error.by or 'unknown'}; nothing was sent again"
+        )
+    except publication.NotFinal as error:
+        tr = Catalogs.load().translator("en")
+        lines = checklist(tr, error.readiness, error.zone)
+        return _fail(
+            f"the report of {slug} is a draft and cannot be published yet:\n"
+            + "\n".join(f"  - {line}" for line in lines)
+        )
+    finally:
+        await engine.dispose()
+    print(
+        f"published the report of {slug} (by {by}); the running bot sends it to "
+        f"{published.recipients} residents"
+    )
     return 0
 
 

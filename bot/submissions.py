@@ -7,8 +7,9 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,9 @@ from storage.models import (
     Phase,
     Resident,
     Section,
+    StakeholderKind,
     Submission,
+    SubmissionChannel,
     SubmissionKind,
 )
 from storage.repositories import ConsultationRepository, SectionRepository, SubmissionRepository
@@ -36,6 +39,9 @@ MAX_DOCUMENTS = 1
 MAX_LOCATIONS = 1
 # Bump when the privacy notice changes: residents are asked to agree again.
 PRIVACY_NOTICE_VERSION = "2026-12"
+# An organisation's name as its author types it (the column holds 200).
+MAX_ORGANISATION = 120
+MAX_NAME_STORED = 200
 
 
 @dataclass
@@ -48,6 +54,10 @@ class Draft:
     text: str = ""
     attachments: list[dict[str, Any]] = field(default_factory=list)
     signed: bool = False
+    # On whose behalf a signed draft speaks (a StakeholderKind value) and, for an
+    # organisation, its name as typed.
+    stakeholder: str = StakeholderKind.INDIVIDUAL.value
+    organisation: str | None = None
     key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     def to_state(self) -> dict[str, Any]:
@@ -204,6 +214,7 @@ async def send(
             "text_digest": text_digest,
             "attachments": draft.attachments,
             "author_name": author_name if draft.signed else None,
+            **_speaking_for(draft),
             "language": language,
             "received_at": now,
             "created_at": now,
@@ -215,3 +226,116 @@ async def send(
     submission.public_number = f"{now.year}-{submission.id:05d}"
     await session.flush()
     return Sent(submission)
+
+
+def _speaking_for(draft: Draft) -> dict[str, Any]:
+    """An organisation only with a signature: an anonymous text speaks for nobody."""
+    if not draft.signed or not draft.organisation:
+        return {"stakeholder": StakeholderKind.INDIVIDUAL, "organisation_name": None}
+    return {
+        "stakeholder": StakeholderKind(draft.stakeholder),
+        "organisation_name": draft.organisation,
+    }
+
+
+def organisation_problem(name: str) -> str | None:
+    """Why a typed organisation name is refused ("length"), None when it is fine."""
+    length = visible_length(name)
+    if length < 2 or length > MAX_ORGANISATION or "\n" in name.strip():
+        return "length"
+    # The column counts code points: joined emoji and combining marks count many each.
+    if len(name) > MAX_NAME_STORED:
+        return "length"
+    return None
+
+
+def one_line(name: str) -> str:
+    """A name typed by a person, as one line without stray spaces."""
+    return " ".join(name.split())
+
+
+# --- received elsewhere: e-mail, letter, phone, a public meeting -----------------------
+
+OFFLINE_CHANNELS = tuple(c for c in SubmissionChannel if c is not SubmissionChannel.TELEGRAM)
+
+
+def zone_of(target: Target) -> str:
+    return target.consultation.timezone if target.consultation else "UTC"
+
+
+def received_problem(target: Target, received_on: date, now: datetime) -> str | None:
+    """Why a date received cannot be: "future", "before_opening"; None when it can."""
+    zone = ZoneInfo(zone_of(target))
+    if received_on > now.astimezone(zone).date():
+        return "future"
+    consultation = target.consultation
+    if consultation is not None and received_on < consultation.opens_at.astimezone(zone).date():
+        return "before_opening"
+    return None
+
+
+def received_moment(target: Target, received_on: date, now: datetime) -> datetime:
+    """The day received as a moment: its start in the consultation's time zone, not
+    before the opening nor after now."""
+    moment = datetime.combine(received_on, time(), ZoneInfo(zone_of(target)))
+    if target.consultation is not None:
+        moment = max(moment, target.consultation.opens_at)
+    return min(moment, now)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A proposal or question the municipality received by another way than the bot."""
+
+    kind: SubmissionKind
+    text: str
+    channel: SubmissionChannel
+    received_on: date
+    author_name: str | None = None
+    stakeholder: StakeholderKind = StakeholderKind.INDIVIDUAL
+    organisation_name: str | None = None
+
+
+async def register_received(
+    session: AsyncSession,
+    target: Target,
+    received: Received,
+    *,
+    key: str,
+    registered_by: str,
+    language: str,
+    now: datetime,
+) -> tuple[Submission, bool]:
+    """Store a submission received elsewhere, once per `key` (a second tap on "save"
+    finds the first): (the submission, whether it was made now). It has no resident
+    and a public number like the bot's. The caller queues its card and commits."""
+    if received.channel is SubmissionChannel.TELEGRAM:
+        raise ValueError("a submission from Telegram is sent by its resident")
+    organisation = received.organisation_name or None
+    stakeholder = received.stakeholder if organisation else StakeholderKind.INDIVIDUAL
+    submission, created = await SubmissionRepository(session).add_once(
+        {
+            "draft_key": key,
+            "consultation_id": target.consultation.id if target.consultation else None,
+            "section_id": target.section.id if target.section else None,
+            "section_number": target.section.number if target.section else None,
+            "resident_id": None,
+            "kind": received.kind,
+            "text": received.text.strip(),
+            "text_digest": digest(received.text),
+            "attachments": [],
+            "author_name": received.author_name or None,
+            "stakeholder": stakeholder,
+            "organisation_name": organisation,
+            "channel": received.channel,
+            "received_at": received_moment(target, received.received_on, now),
+            "registered_by": registered_by,
+            "language": language,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    if created:
+        submission.public_number = f"{now.year}-{submission.id:05d}"
+        await session.flush()
+    return submission, created

@@ -26,7 +26,9 @@ from handlers import (
     membership,
     mydata,
     plan,
+    publish,
     staff,
+    staff_add,
     start,
     submit,
 )
@@ -46,8 +48,12 @@ def build_router() -> Router:
         mydata.build(),
         follow.build(),
         broadcast.build(),
+        staff_add.build(),
         staff.build(),
         staff.build_refusals(),
+        staff_add.build_refusals(),
+        publish.build(),
+        publish.build_refusals(),
         groups.build(),
         fallback.build(),
     )

@@ -76,12 +76,21 @@ class DraftAction(StrEnum):
     SIGN = "sign"
     ANONYMOUS = "anon"
     CANCEL = "cancel"
+    ORGANISATION = "org"  # signed on behalf of an organisation: choose its kind
+    NO_ORGANISATION = "noorg"
 
 
 class DraftCb(CallbackData, prefix="d"):
     """A button of one draft; `key` tells an old draft's buttons from the current one's."""
 
     action: DraftAction
+    key: str
+
+
+class OrganisationCb(CallbackData, prefix="og"):
+    """The kind of organisation a signed draft speaks for; its name is typed next."""
+
+    kind: str
     key: str
 
 
@@ -211,6 +220,14 @@ class StaffToolCb(CallbackData, prefix="st"):
     format: str = ""
 
 
+class PublishCb(CallbackData, prefix="pu"):
+    """Publish a consultation's report: first the check and the count, then (`confirm`)
+    the publication itself. Rights and readiness are checked on every press."""
+
+    consultation_id: DbId
+    confirm: bool = False
+
+
 class FollowFrom(StrEnum):
     CARD = "c"
     NOTIFICATIONS = "n"
@@ -236,6 +253,27 @@ class BroadcastCb(CallbackData, prefix="bc"):
     audience: str = ""
     consultation_id: DbId = 0
     key: str = ""  # the confirmed draft: a stale or doubled confirmation sends nothing
+
+
+class AddStep(StrEnum):
+    CONSULTATION = "c"
+    SECTION = "s"
+    KIND = "k"
+    ANONYMOUS = "a"
+    STAKEHOLDER = "h"
+    CHANNEL = "ch"
+    SAVE = "ok"
+    CANCEL = "x"
+
+
+class AddCb(CallbackData, prefix="ad"):
+    """/add in the staff chat: one step of registering a submission received elsewhere.
+    `key` names the registration, so a button of an older one does nothing."""
+
+    step: AddStep
+    id: DbId = 0
+    value: str = ""
+    key: str = ""
 
 
 def follow_button(tr: Translator, consultation_id: int, following: bool) -> InlineKeyboardButton:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import Settings
+from bot.export.common import stakeholder_label
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.privacy import PersonalData
@@ -199,6 +200,11 @@ def _submission(tr: Translator, data: PersonalData, item: Any) -> dict[str, Any]
         "text": item.text,
         "attachments": [_attachment(tr, attachment) for attachment in item.attachments],
         "signed_as": item.author_name,
+        "on_behalf_of": (
+            f"{item.organisation_name} ({stakeholder_label(tr, item.stakeholder)})"
+            if item.organisation_name
+            else None
+        ),
         "status": status_label(tr, item.status),
         "reason": item.decision_reason,
         "answer": item.answer,
@@ -239,6 +245,7 @@ def _notice_kind(tr: Translator, kind: NoticeKind) -> str:
         NoticeKind.DEADLINE: tr("deadline reminder"),
         NoticeKind.CLOSED: tr("a consultation closed"),
         NoticeKind.BROADCAST: tr("message from the municipality"),
+        NoticeKind.REPORT: tr("the report on a consultation"),
     }[kind]
 
 

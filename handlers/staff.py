@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import export, staff
 from bot.clock import Clock
 from bot.config import Settings
+from bot.export import report
 from bot.i18n import Catalogs, Translator
 from bot.notify.outbox import Rendered, queue_card, queue_card_refresh, queue_reply
 from bot.reading import Reading
@@ -40,6 +41,7 @@ from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
 from handlers.submission_views import text_too_heavy
+from handlers.views import html
 from storage.models import (
     Consultation,
     OutboxStatus,
@@ -359,7 +361,9 @@ async def _apply(
     await queue_card_refresh(session, submission)
     await session.commit()
     note = screens.done(tr, submission)
-    if not reachable:
+    if screens.received_elsewhere(submission):
+        note += "\n" + screens.not_sent_offline(tr)
+    elif not reachable:
         note += "\n" + screens.undelivered(tr)
     await message.reply(note)
 
@@ -406,6 +410,7 @@ async def staff_help(
 async def tool_command(
     message: Message,
     command: CommandObject,
+    session: AsyncSession,
     reading: Reading,
     tr: Translator,
     catalogs: Catalogs,
@@ -413,9 +418,47 @@ async def tool_command(
     clock: Clock,
 ) -> None:
     tr = staff_translator(message.chat, tr, catalogs, settings)
+    tool = StaffTool(command.command)
+    if tool is StaffTool.REPORT and command.args:
+        await _report_command(message, command.args, session, tr, clock)
+        return
     consultations = await reading.listing(clock())
-    screen = screens.pick_consultation(tr, StaffTool(command.command), consultations)
+    screen = screens.pick_consultation(tr, tool, consultations)
     await message.answer(screen.text, reply_markup=screen.markup)
+
+
+async def _report_command(
+    message: Message, args: str, session: AsyncSession, tr: Translator, clock: Clock
+) -> None:
+    """/report SLUG (the checklist), /report SLUG prepared NAME, /report SLUG approved NAME."""
+    slug, _, rest = args.strip().partition(" ")
+    role, _, name = rest.strip().partition(" ")
+    name = " ".join(name.split())
+    if rest and (role not in ("prepared", "approved") or not 1 <= len(name) <= 200):
+        await message.answer(screens.report_usage(tr))
+        return
+    try:
+        if rest:
+            review = await report.sign(session, slug, role, name, clock())  # type: ignore[arg-type]
+            await session.commit()
+            await message.answer(screens.signed(tr, role, name))
+        else:
+            review = await report.review(session, slug, clock())
+    except export.ExportError as error:
+        await message.answer(_report_refusal(tr, error))
+        return
+    screen = screens.report_review(tr, review)
+    await message.answer(screen.text, reply_markup=screen.markup)
+
+
+def _report_refusal(tr: Translator, error: export.ExportError) -> str:
+    if isinstance(error, export.UnknownConsultation):
+        return tr("No consultation has the slug «%(slug)s».", slug=html(error.slug))
+    if isinstance(error, report.WithdrawnConsultation):
+        return tr(
+            "The consultation «%(slug)s» was withdrawn: it has no report.", slug=html(error.slug)
+        )
+    return tr("This cannot be made: %(reason)s", reason=html(str(error)))
 
 
 async def tool_button(
@@ -427,6 +470,7 @@ async def tool_button(
     tr: Translator,
     catalogs: Catalogs,
     settings: Settings,
+    clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
     chat = _chat_of(query)
@@ -440,6 +484,10 @@ async def tool_button(
             return
         slug = consultation.slug
     tool, fmt = callback_data.tool, callback_data.format
+    if tool is StaffTool.REPORT and fmt in ("", screens.CLOSE):
+        close = fmt == screens.CLOSE
+        await _report_review(query, chat.id, close, session, bot, tr, clock, slug, callback_answer)
+        return
     if tool is not StaffTool.STATS and not fmt:
         screen = screens.pick_format(tr, tool, callback_data.consultation_id)
         await bot.send_message(chat.id, screen.text, reply_markup=screen.markup)
@@ -452,6 +500,35 @@ async def tool_button(
     except export.ExportError as error:
         log.info("staff %s of %s refused: %s", tool, slug, error)
         _alert(callback_answer, tr("This cannot be made: %(reason)s", reason=str(error)))
+
+
+async def _report_review(
+    query: CallbackQuery,
+    chat_id: int,
+    close: bool,
+    session: AsyncSession,
+    bot: Bot,
+    tr: Translator,
+    clock: Clock,
+    slug: str,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """The report's checklist; with «Close the review», closes it when nothing is missing
+    (else the checklist, sent again, says what is)."""
+    try:
+        if close:
+            review = await report.close_review(session, slug, query.from_user.full_name, clock())
+            await session.commit()
+        else:
+            review = await report.review(session, slug, clock())
+    except report.ReviewNotClean as refused:
+        _alert(callback_answer, screens.review_refused(tr))
+        review = refused.review
+    except export.ExportError as error:
+        _alert(callback_answer, _report_refusal(tr, error))
+        return
+    screen = screens.report_review(tr, review)
+    await bot.send_message(chat_id, screen.text, reply_markup=screen.markup)
 
 
 async def _send_stats(
@@ -479,8 +556,8 @@ async def _send_file(
         await export.export_submissions(session_factory, slug, fmt, output, tr)  # type: ignore[arg-type]
         name = f"{slug}-submissions.{fmt}"
     else:
-        await export.consultation_report(session_factory, slug, fmt, output, catalogs)  # type: ignore[arg-type]
-        name = f"{slug}-report.{fmt}"
+        ready = await export.consultation_report(session_factory, slug, fmt, output, catalogs)  # type: ignore[arg-type]
+        name = report.report_filename(slug, fmt, ready)
     if output.tell() > TELEGRAM_UPLOAD_LIMIT:
         await bot.send_message(
             chat_id,

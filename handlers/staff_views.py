@@ -7,12 +7,15 @@ from collections.abc import Mapping, Sequence
 
 from aiogram.types import ForceReply, InlineKeyboardMarkup
 
+from bot.export.common import channel_label, stakeholder_label
+from bot.export.report import Review, checklist
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.staff import PROMPT_MINUTES
 from bot.telegram_text import fit, in_messages, person, person_name
 from handlers.keyboards import (
     Keyboard,
+    PublishCb,
     StaffAct,
     StaffCb,
     StaffTool,
@@ -27,13 +30,16 @@ from storage.models import (
     OutboxStatus,
     Resident,
     Section,
+    StakeholderKind,
     Submission,
+    SubmissionChannel,
     SubmissionKind,
     SubmissionStatus,
 )
 
 EXPORT_FORMATS = ("csv", "xlsx", "json")
-REPORT_FORMATS = ("docx", "xlsx")
+CLOSE = "close"  # the report tool's "format" that closes the review
+REPORT_FORMATS = ("html", "docx", "xlsx")
 
 
 def _about(
@@ -72,10 +78,12 @@ def card(
     zone = consultation.timezone if consultation else "UTC"
     icon = "💡" if submission.kind is SubmissionKind.PROPOSAL else "❓"
     number = html(submission.public_number or "")
+    offline = received_elsewhere(submission)
     head = [
         f"📥 <b>№ {number}</b> · {icon} {kind_label(tr, submission.kind)}",
         _about(tr, consultation, section, submission.section_number),
         f"🕓 {tr.datetime(submission.created_at, zone)}",
+        *([_received_line(tr, submission, zone)] if offline else []),
         "",
     ]
     who = [""]
@@ -84,6 +92,8 @@ def card(
         who.append(tr("📎 Attached: %(list)s", list=attached))
     if submission.author_name:
         who.append(tr("👤 Signed: %(name)s", name=person_name(submission.author_name)))
+    elif offline and submission.anonymised_at is None:
+        who.append(tr("🙈 Anonymous to the public"))
     elif resident is not None:
         who.append(tr("🙈 Anonymous to the public (resident #%(id)s)", id=resident.id))
     elif submission.anonymised_at is not None:
@@ -96,8 +106,21 @@ def card(
         )
     else:
         who.append(tr("🙈 Anonymous; the resident erased their data"))
+    if submission.organisation_name or submission.stakeholder not in (
+        None,  # a submission not stored yet
+        StakeholderKind.INDIVIDUAL,
+    ):
+        who.append(_on_behalf_line(tr, submission))
     if resident is not None and resident.banned:
         who.append(tr("⛔ The sender is blocked."))
+    if offline:
+        who.append(
+            tr(
+                "✉️ Not from Telegram: an answer or decision is recorded here, not sent; "
+                "the author is answered by %(channel)s.",
+                channel=channel_label(tr, submission.channel),
+            )
+        )
     who.append(tr("Status: %(status)s", status=status_label(tr, submission.status)))
     if submission.answered_by and submission.answered_at:
         who.append(
@@ -128,6 +151,33 @@ def card(
     }
     text, shortened = fit(render, pieces)
     return Screen(text, _card_keyboard(tr, submission, resident, shortened=shortened))
+
+
+def received_elsewhere(submission: Submission) -> bool:
+    """Received by e-mail, letter, phone or at a meeting: there is no resident to answer."""
+    return submission.channel not in (None, SubmissionChannel.TELEGRAM)
+
+
+def _received_line(tr: Translator, submission: Submission, zone: str) -> str:
+    line = tr(
+        "📨 Received by %(channel)s on %(date)s",
+        channel=channel_label(tr, submission.channel),
+        date=tr.date(submission.received_at, zone),
+    )
+    if submission.registered_by:
+        line += " · " + tr("registered by %(name)s", name=person_name(submission.registered_by))
+    return line
+
+
+def _on_behalf_line(tr: Translator, submission: Submission) -> str:
+    kind = stakeholder_label(tr, submission.stakeholder)
+    if submission.organisation_name:
+        return tr(
+            "🏢 On behalf of: %(organisation)s (%(kind)s)",
+            organisation=person_name(submission.organisation_name),
+            kind=kind,
+        )
+    return tr("🏢 On behalf of: %(kind)s", kind=kind)
 
 
 def in_full(tr: Translator, submission: Submission) -> list[str]:
@@ -223,6 +273,10 @@ def undelivered(tr: Translator) -> str:
     return tr("⚠️ The resident could not be reached (they blocked the bot or erased their data).")
 
 
+def not_sent_offline(tr: Translator) -> str:
+    return tr("It was not received through Telegram: recorded, not sent to anyone.")
+
+
 def not_staff(tr: Translator) -> str:
     return tr("Only the municipality's staff can do this.")
 
@@ -273,14 +327,28 @@ def question_not_decided(tr: Translator) -> str:
 
 
 def staff_help(tr: Translator) -> str:
-    return tr(
-        "<b>Staff</b>\n\n"
-        "Every new proposal and question appears here as a card. Its buttons answer it, "
-        "decide on it (each decision asks for a reason), mark it as spam or block the "
-        "sender; replying to a card with text answers it too.\n\n"
-        "/export – the submissions of a consultation as CSV, XLSX or JSON\n"
-        "/report – the report to publish after a consultation (DOCX or XLSX)\n"
-        "/stats – numbers and a chart per consultation"
+    return (
+        tr(
+            "<b>Staff</b>\n\n"
+            "Every new proposal and question appears here as a card. Its buttons answer it, "
+            "decide on it (each decision asks for a reason), mark it as spam or block the "
+            "sender; replying to a card with text answers it too.\n\n"
+            "/export – the submissions of a consultation as CSV, XLSX or JSON\n"
+            "/report – the report to publish after a consultation (DOCX or XLSX)\n"
+            "/stats – numbers and a chart per consultation"
+        )
+        + "\n"
+        + tr("/add – a proposal or question received by e-mail, letter, phone or at a meeting")
+        + "\n\n"
+        + tr(
+            "<b>The report (справка)</b>: /report, then the consultation, shows what is "
+            "missing (proposals without a decision, questions without an answer, an open "
+            "consultation) and closes the review once nothing is. Until then the report is "
+            "a draft, marked on every page. Who prepared and who approved it:\n"
+            "<code>/report SLUG prepared Ivan Petrov</code>\n"
+            "<code>/report SLUG approved Maria Ivanova</code>\n"
+            "<code>/report SLUG</code> shows the checklist of one consultation."
+        )
     )
 
 
@@ -311,6 +379,98 @@ def pick_format(tr: Translator, tool: StaffTool, consultation_id: int) -> Screen
         )
     )
     return Screen(tr("Which format?"), builder.as_markup())
+
+
+def report_review(tr: Translator, review: Review) -> Screen:
+    """The checklist of a consultation's report, with its formats, the closing of the
+    review (when it is not closed yet) and the publication."""
+    consultation, ready = review.consultation, review.readiness
+    zone = consultation.timezone
+    title = pick(consultation.title, tr.locale, consultation.original_language).text
+    lines = [tr("📋 <b>The report of «%(title)s»</b>", title=html(title)), ""]
+    if ready.clean:
+        lines.append(
+            tr(
+                "✅ Nothing is missing: every proposal is decided with reasons, every "
+                "question answered."
+            )
+        )
+    else:
+        lines.append(tr("⚠️ Before the review can be closed:"))
+        lines += [f"• {html(line)}" for line in checklist(tr, ready, zone, review=False)]
+    if ready.review_closed_at is not None:
+        lines.append(
+            tr(
+                "🔒 Review closed on %(date)s by %(name)s.",
+                date=tr.datetime(ready.review_closed_at, zone),
+                name=person_name(ready.review_closed_by or "?"),
+            )
+        )
+    else:
+        lines.append(tr("🔓 The review is not closed: the report is a DRAFT."))
+    not_set = tr("not set")
+    lines.append(
+        tr(
+            "Prepared by: %(name)s",
+            name=person_name(review.prepared_by) if review.prepared_by else not_set,
+        )
+    )
+    approved = (
+        tr(
+            "%(name)s, %(date)s",
+            name=person_name(review.approved_by),
+            date=tr.date(review.approved_at, zone),
+        )
+        if review.approved_by and review.approved_at
+        else not_set
+    )
+    lines.append(tr("Approved by: %(name)s", name=approved))
+    slug = html(consultation.slug)
+    lines += [
+        "",
+        tr(
+            "Set the names with <code>/report %(slug)s prepared NAME</code> and "
+            "<code>/report %(slug)s approved NAME</code>.",
+            slug=slug,
+        ),
+    ]
+    builder = Keyboard()
+    builder.row(
+        *(
+            button(
+                fmt.upper(),
+                StaffToolCb(tool=StaffTool.REPORT, consultation_id=consultation.id, format=fmt),
+            )
+            for fmt in REPORT_FORMATS
+        )
+    )
+    if ready.review_closed_at is None:
+        builder.row(
+            button(
+                tr("🔒 Close the review"),
+                StaffToolCb(tool=StaffTool.REPORT, consultation_id=consultation.id, format=CLOSE),
+            )
+        )
+    # Checked when pressed: a draft is refused with what it lacks.
+    builder.row(button(tr("📢 Publish the report"), PublishCb(consultation_id=consultation.id)))
+    return Screen("\n".join(lines), builder.as_markup())
+
+
+def review_refused(tr: Translator) -> str:
+    return tr("The review cannot be closed yet: the list below says what is missing.")
+
+
+def signed(tr: Translator, role: str, name: str) -> str:
+    if role == "prepared":
+        return tr("Saved: prepared by %(name)s.", name=person_name(name))
+    return tr("Saved: approved by %(name)s, today.", name=person_name(name))
+
+
+def report_usage(tr: Translator) -> str:
+    return tr(
+        "Please write <code>/report SLUG</code>, <code>/report SLUG prepared NAME</code> or "
+        "<code>/report SLUG approved NAME</code> (a name of 1 to 200 characters)."
+    )
 
 
 # --- what the resident receives ----------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from bot.export.common import stakeholder_label
 from bot.i18n import Translator
 from bot.plan import pick
 from bot.privacy import Erased
-from bot.submissions import MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Target
+from bot.submissions import MAX_ORGANISATION, MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Target
 from bot.telegram_text import MAX_MESSAGE, fit, fold, in_messages, measure, person, person_name
 from handlers import follow_views
 from handlers.keyboards import (
@@ -19,13 +20,21 @@ from handlers.keyboards import (
     Keyboard,
     MineCb,
     MineFullCb,
+    OrganisationCb,
     button,
     home_row,
     main_menu,
     submit_row,
 )
 from handlers.views import Screen, html
-from storage.models import Consultation, Phase, Submission, SubmissionKind, SubmissionStatus
+from storage.models import (
+    Consultation,
+    Phase,
+    StakeholderKind,
+    Submission,
+    SubmissionKind,
+    SubmissionStatus,
+)
 
 # A page of /my takes as many submissions as fit in a message, up to this many (each
 # can have a button of its own).
@@ -153,6 +162,14 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
         below.append(tr("📎 Attached: %(list)s", list=attached))
     if draft.signed:
         below.append(tr("👤 Signed as %(name)s", name=person_name(author_name)))
+        if draft.organisation:
+            below.append(
+                tr(
+                    "🏢 On behalf of: %(organisation)s (%(kind)s)",
+                    organisation=person_name(draft.organisation),
+                    kind=stakeholder_label(tr, draft.stakeholder),
+                )
+            )
     else:
         below.append(tr("🙈 Anonymous to the public (the staff see who wrote)"))
     below += ["", tr("You can still add photos, a document or a location: just send them.")]
@@ -174,8 +191,57 @@ def preview(tr: Translator, draft: Draft, target: Target, author_name: str) -> S
         if draft.signed
         else button(tr("👤 Sign with my name"), DraftCb(action=DraftAction.SIGN, key=key)),
     )
+    if draft.signed and draft.organisation:
+        builder.row(
+            button(
+                tr("👤 Not on behalf of an organisation"),
+                DraftCb(action=DraftAction.NO_ORGANISATION, key=key),
+            )
+        )
+    elif draft.signed:
+        builder.row(
+            button(
+                tr("🏢 On behalf of an organisation"),
+                DraftCb(action=DraftAction.ORGANISATION, key=key),
+            )
+        )
     builder.row(button(tr("✖️ Cancel"), DraftCb(action=DraftAction.CANCEL, key=key)))
     return Screen(text, builder.as_markup())
+
+
+def pick_organisation_kind(tr: Translator, draft: Draft) -> Screen:
+    """Signing on behalf of an organisation: which kind it is."""
+    builder = Keyboard()
+    for kind in StakeholderKind:
+        if kind is not StakeholderKind.INDIVIDUAL:
+            builder.row(
+                button(stakeholder_label(tr, kind), OrganisationCb(kind=kind.value, key=draft.key))
+            )
+    builder.row(button(tr("↩️ Back"), DraftCb(action=DraftAction.SIGN, key=draft.key)))
+    return Screen(
+        tr("🏢 On behalf of which kind of organisation do you write?"), builder.as_markup()
+    )
+
+
+def ask_organisation(tr: Translator, draft: Draft) -> Screen:
+    builder = Keyboard()
+    builder.row(button(tr("↩️ Back"), DraftCb(action=DraftAction.SIGN, key=draft.key)))
+    return Screen(
+        tr(
+            "🏢 Please write the name of the %(kind)s (up to %(max)s characters). It is "
+            "shown with your name.",
+            kind=stakeholder_label(tr, draft.stakeholder),
+            max=MAX_ORGANISATION,
+        ),
+        builder.as_markup(),
+    )
+
+
+def organisation_refused(tr: Translator) -> str:
+    return tr(
+        "Please write the organisation's name on one line, 2 to %(max)s characters.",
+        max=MAX_ORGANISATION,
+    )
 
 
 def attached(tr: Translator, draft: Draft) -> str:

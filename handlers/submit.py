@@ -28,6 +28,8 @@ from bot.submissions import (
     TooMany,
     find_target,
     not_accepting,
+    one_line,
+    organisation_problem,
     send,
     target_of,
     text_problem,
@@ -36,9 +38,16 @@ from handlers import privacy_views as privacy_screens
 from handlers import staff_views as staff_screens
 from handlers import submission_views as screens
 from handlers import views
-from handlers.keyboards import DraftAction, DraftCb, MenuAction, MenuCb, SubmitCb
+from handlers.keyboards import (
+    DraftAction,
+    DraftCb,
+    MenuAction,
+    MenuCb,
+    OrganisationCb,
+    SubmitCb,
+)
 from handlers.respond import show
-from storage.models import Resident, Submission
+from storage.models import Resident, StakeholderKind, Submission
 from storage.repositories import FollowRepository, SubmissionRepository
 
 ATTACHABLE = {"photo", "document", "location"}
@@ -48,6 +57,7 @@ class Drafting(StatesGroup):
     consent = State()
     writing = State()
     reviewing = State()
+    organisation = State()  # the name of the organisation a signed draft speaks for
 
 
 async def choose_kind(query: CallbackQuery, tr: Translator) -> None:
@@ -107,6 +117,8 @@ async def resume(
         await show(query, privacy_screens.consent(tr, draft, settings))
     elif current == Drafting.reviewing.state:
         await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
+    elif current == Drafting.organisation.state:
+        await show(query, screens.ask_organisation(tr, draft))
     else:
         await show(query, screens.write_prompt(tr, draft, target))
 
@@ -139,7 +151,12 @@ async def on_draft_button(
         await show(query, views.gone(tr))
         return
     action = callback_data.action
-    needs_text = action in (DraftAction.SEND, DraftAction.SIGN, DraftAction.ANONYMOUS)
+    needs_text = action not in (
+        DraftAction.CANCEL,
+        DraftAction.DECLINE,
+        DraftAction.AGREE,
+        DraftAction.EDIT,
+    )
     if needs_text and text_problem(draft.text) is not None:
         # Only a forged or very old button gets here: the preview comes after the text.
         await state.set_state(Drafting.writing)
@@ -158,10 +175,17 @@ async def on_draft_button(
     elif action is DraftAction.EDIT:
         await state.set_state(Drafting.writing)
         await show(query, screens.write_prompt(tr, draft, target))
-    elif action in (DraftAction.SIGN, DraftAction.ANONYMOUS):
-        draft.signed = action is DraftAction.SIGN
+    elif action in (DraftAction.SIGN, DraftAction.ANONYMOUS, DraftAction.NO_ORGANISATION):
+        draft.signed = action is not DraftAction.ANONYMOUS
+        if action is not DraftAction.SIGN:  # an anonymous text speaks for nobody
+            draft.stakeholder, draft.organisation = StakeholderKind.INDIVIDUAL.value, None
         await state.set_data(draft.to_state())
+        await state.set_state(Drafting.reviewing)
         await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
+    elif action is DraftAction.ORGANISATION:
+        draft.signed = True
+        await state.set_data(draft.to_state())
+        await show(query, screens.pick_organisation_kind(tr, draft))
     elif action is DraftAction.SEND:
         sent = await _send(query, draft, target, state, session, resident, tr, clock, settings)
         if sent is not None:
@@ -238,6 +262,44 @@ def _editable(query: CallbackQuery) -> int | None:
     if isinstance(message, Message) and message.text is not None:
         return message.message_id
     return None
+
+
+async def organisation_kind(
+    query: CallbackQuery,
+    callback_data: OrganisationCb,
+    state: FSMContext,
+    session: AsyncSession,
+    tr: Translator,
+) -> None:
+    """A kind of organisation chosen: its name is asked for next."""
+    current = await _current_draft(query, state, session, tr)
+    if current is None:
+        return
+    draft, _ = current
+    if draft.key != callback_data.key or not draft.signed:
+        await show(query, screens.draft_gone(tr))
+        return
+    draft.stakeholder = StakeholderKind(callback_data.kind).value
+    await state.set_data(draft.to_state())
+    await state.set_state(Drafting.organisation)
+    await show(query, screens.ask_organisation(tr, draft))
+
+
+async def write_organisation(
+    message: Message, state: FSMContext, session: AsyncSession, tr: Translator
+) -> None:
+    current = await _current_draft(message, state, session, tr)
+    if current is None:
+        return
+    draft, target = current
+    name = one_line(message.text or "")
+    if organisation_problem(name) is not None:
+        await message.answer(screens.organisation_refused(tr))
+        return
+    draft.organisation = name
+    await state.set_data(draft.to_state())
+    await state.set_state(Drafting.reviewing)
+    await show(message, screens.preview(tr, draft, target, _name(message)))
 
 
 async def write_text(
@@ -400,7 +462,11 @@ def build() -> Router:
     router.callback_query.register(begin, SubmitCb.filter())
     router.callback_query.register(on_draft_button, DraftCb.filter())
     router.message.register(cancel_command, Command("cancel"))
+    router.callback_query.register(organisation_kind, OrganisationCb.filter())
     router.message.register(write_text, Drafting.writing, F.text, ~F.text.startswith("/"))
+    router.message.register(
+        write_organisation, Drafting.organisation, F.text, ~F.text.startswith("/")
+    )
     router.message.register(
         text_while_reviewing, Drafting.reviewing, F.text, ~F.text.startswith("/")
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Audience,
     Consultation,
+    ConsultationReport,
     ConsultationStatus,
     ContentVersion,
     ConversationState,
@@ -37,6 +38,7 @@ from storage.models import (
     StaffActionKind,
     StaffPrompt,
     Submission,
+    SubmissionKind,
     SubmissionStatus,
     utcnow,
 )
@@ -387,6 +389,104 @@ class StaffRepository:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+class ReportRepository:
+    """The report ("справка") of a consultation: how far its review is, and the row that
+    records its closing, who prepared and approved it, and its publication."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def of(self, consultation_id: int) -> ConsultationReport | None:
+        return await self.session.get(ConsultationReport, consultation_id)
+
+    async def open_items(self, consultation_id: int) -> tuple[int, int, int]:
+        """(proposals without a decision, proposals not (fully) accepted without reasons,
+        questions without an answer), spam left out. An answered proposal is still
+        undecided: the law wants accepted / partly / not accepted, and reasons for what
+        was not accepted (чл. 26, ал. 5 ЗНА)."""
+        needs_reasons = (SubmissionStatus.PARTLY_ACCEPTED, SubmissionStatus.REJECTED)
+        proposal = Submission.kind == SubmissionKind.PROPOSAL
+        no_reason = or_(
+            Submission.decision_reason.is_(None), func.trim(Submission.decision_reason) == ""
+        )
+        row = (
+            await self.session.execute(
+                select(
+                    func.count().filter(
+                        proposal,
+                        Submission.status.in_(
+                            (SubmissionStatus.RECEIVED, SubmissionStatus.ANSWERED)
+                        ),
+                    ),
+                    func.count().filter(proposal, Submission.status.in_(needs_reasons), no_reason),
+                    func.count().filter(
+                        Submission.kind == SubmissionKind.QUESTION,
+                        Submission.status == SubmissionStatus.RECEIVED,
+                    ),
+                ).where(Submission.consultation_id == consultation_id)
+            )
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def _row(self, consultation_id: int) -> ConsultationReport:
+        # Two staff members at once must not collide on the primary key.
+        await self.session.execute(
+            _insert_for(self.session)(ConsultationReport)
+            .values(consultation_id=consultation_id)
+            .on_conflict_do_nothing(index_elements=["consultation_id"])
+        )
+        row = await self.session.get(ConsultationReport, consultation_id, populate_existing=True)
+        assert row is not None
+        return row
+
+    async def close_review(self, consultation_id: int, by: str, now: datetime) -> None:
+        row = await self._row(consultation_id)
+        row.review_closed_at, row.review_closed_by = now, by
+
+    async def set_prepared(self, consultation_id: int, name: str) -> None:
+        row = await self._row(consultation_id)
+        row.prepared_by = name
+
+    async def set_approved(self, consultation_id: int, name: str, now: datetime) -> None:
+        row = await self._row(consultation_id)
+        row.approved_by, row.approved_at = name, now
+
+    async def mark_published(self, consultation_id: int, by: str, now: datetime) -> bool:
+        """Record the publication, unless it is recorded already: False then. One UPDATE,
+        so two staff members (or a button and the command line) at once publish once."""
+        await self._row(consultation_id)
+        result = await self.session.execute(
+            update(ConsultationReport)
+            .where(
+                ConsultationReport.consultation_id == consultation_id,
+                ConsultationReport.published_at.is_(None),
+            )
+            .values(published_at=now, published_by=by)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)
+
+    async def outcomes_of(
+        self, consultation_id: int, resident_ids: Collection[int]
+    ) -> dict[int, list[Submission]]:
+        """What each of these residents sent to the consultation (spam left out), in the
+        order they sent it: what the published report tells them."""
+        rows = await self.session.scalars(
+            select(Submission)
+            .where(
+                Submission.consultation_id == consultation_id,
+                Submission.resident_id.in_(list(resident_ids)),
+                Submission.status != SubmissionStatus.SPAM,
+            )
+            .order_by(Submission.id)
+        )
+        outcomes: dict[int, list[Submission]] = {}
+        for submission in rows:
+            assert submission.resident_id is not None
+            outcomes.setdefault(submission.resident_id, []).append(submission)
+        return outcomes
+
+
 class FollowRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -430,7 +530,9 @@ class NoticeRepository:
     async def automatic_of(self, consultation_id: int) -> Sequence[Notice]:
         rows = await self.session.scalars(
             select(Notice).where(
-                Notice.consultation_id == consultation_id, Notice.kind != NoticeKind.BROADCAST
+                Notice.consultation_id == consultation_id,
+                # Staff's own notices are not planned from the dates: the planner leaves them.
+                Notice.kind.not_in((NoticeKind.BROADCAST, NoticeKind.REPORT)),
             )
         )
         return rows.all()
@@ -501,7 +603,16 @@ def _recipients(notice: Notice) -> Select[tuple[int]]:
     if notice.kind is NoticeKind.OPENED:  # a new consultation: for those following everything
         return reachable.where(Resident.follows_all.is_(True))
     followers = select(Follow.resident_id).where(Follow.consultation_id == notice.consultation_id)
-    return reachable.where(or_(Resident.id.in_(followers), Resident.follows_all.is_(True)))
+    following = or_(Resident.id.in_(followers), Resident.follows_all.is_(True))
+    if notice.audience is Audience.INVOLVED:
+        # Whoever sent something that counts (spam does not) or follows it: one row each,
+        # as a resident who did both is selected once.
+        took_part = select(Submission.resident_id).where(
+            Submission.consultation_id == notice.consultation_id,
+            Submission.status != SubmissionStatus.SPAM,
+        )
+        return reachable.where(or_(Resident.id.in_(took_part), following))
+    return reachable.where(following)
 
 
 class DeliveryRepository:
@@ -885,6 +996,8 @@ class PrivacyRepository:
             .values(
                 resident_id=None,
                 author_name=None,
+                # An organisation is named with its author: both go (its kind stays).
+                organisation_name=None,
                 attachments=[],
                 answer=None,
                 anonymised_at=now,

@@ -264,6 +264,11 @@ def header(tr: Translator, zone: str) -> list[str]:
         tr("Answer"),
         tr("Answered (%(zone)s)", zone=zone),
         tr("Answered by"),
+        tr("Channel"),
+        tr("Received (%(zone)s)", zone=zone),
+        tr("On behalf of"),
+        tr("Organisation"),
+        tr("Registered by"),
     ]
 
 
@@ -298,12 +303,14 @@ async def test_csv_export_cell_by_cell(factory, sample: Sample, catalogs: Catalo
     assert accepted[6].startswith("2 снимки, ")
     assert accepted[7] == SIGNED_NAME
     assert accepted[8] == "прието"
-    assert accepted[9:] == [
+    assert accepted[9:13] == [
         "",
         "Благодарим, предложението е включено в т. 3.1.",
         "2024-06-03 10:00",
         "Община Стара Загора",
     ]
+    # How it came, when, and on whose behalf: a resident's own, through the bot.
+    assert accepted[13:] == [bg("Telegram"), "2024-06-01 00:30", bg("individual"), "", ""]
 
     question = by_number[sample.question.public_number]
     assert question[1] == "2024-06-01 12:00"
@@ -383,6 +390,11 @@ async def test_json_export_has_stable_keys_and_machine_values(
         "answer": "Благодарим, предложението е включено в т. 3.1.",
         "answered_at": "2024-06-03T10:00:00+03:00",
         "answered_by": "Община Стара Загора",
+        "channel": "telegram",
+        "received_at": "2024-06-01T00:30:00+03:00",
+        "stakeholder": "individual",
+        "organisation": None,
+        "registered_by": None,
     }
     question = next(item for item in items if item["number"] == sample.question.public_number)
     assert question["author"] is None and question["anonymous"] is True
@@ -533,6 +545,8 @@ async def test_docx_report(factory, sample: Sample, catalogs: Catalogs) -> None:
     cells = [[cell.text for cell in row.cells] for row in document.tables[0].rows]
     assert cells[0] == [
         bg("No."),
+        bg("Received on"),
+        bg("Channel"),
         bg("Kind"),
         bg("Proposal or question"),
         bg("Author"),
@@ -541,6 +555,8 @@ async def test_docx_report(factory, sample: Sample, catalogs: Catalogs) -> None:
     ]
     assert cells[1] == [
         sample.rejected.public_number,
+        "1 юни 2024\u202fг.",
+        bg("Telegram"),
         "предложение",
         REJECTED_TEXT,
         bg("anonymous"),
@@ -552,13 +568,13 @@ async def test_docx_report(factory, sample: Sample, catalogs: Catalogs) -> None:
         sample.accepted.public_number,
         sample.waiting.public_number,
     ]
-    assert section_31[0][3] == SIGNED_NAME and section_31[0][4] == "прието"
-    assert section_31[1][4] == bg("not yet decided")
+    assert section_31[0][5] == SIGNED_NAME and section_31[0][6] == "прието"
+    assert section_31[1][6] == bg("not yet decided")
     partly = [cell.text for cell in document.tables[2].rows[1].cells]
-    assert partly[4] == "частично прието"
-    assert partly[5] == bg("(reasons not given yet)"), "a missing reason is made visible"
+    assert partly[6] == "частично прието"
+    assert partly[7] == bg("(reasons not given yet)"), "a missing reason is made visible"
     general = [cell.text for cell in document.tables[3].rows[1].cells]
-    assert general[2] == QUESTION_EN and general[5] == "Линията е предвидена за 2025 г."
+    assert general[4] == QUESTION_EN and general[7] == "Линията е предвидена за 2025 г."
 
     assert SPAM_TEXT not in text, "spam is left out"
     assert ANONYMOUS_NAME not in text, "anonymous authors are not named"
@@ -573,7 +589,7 @@ async def test_xlsx_report(factory, sample: Sample, catalogs: Catalogs) -> None:
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert rows[0][0] == bg("Report on the proposals and questions received")
     header_index = next(i for i, row in enumerate(rows) if row[0] == bg("Section"))
-    table = rows[header_index + 1 :]
+    table = rows[header_index + 1 : rows.index([None] * len(rows[header_index]), header_index)]
     assert [row[1] for row in table] == [
         sample.rejected.public_number,
         sample.accepted.public_number,
@@ -582,8 +598,8 @@ async def test_xlsx_report(factory, sample: Sample, catalogs: Catalogs) -> None:
         sample.question.public_number,
     ]
     assert table[0][0] == "1. Цел на проекта"
-    assert table[0][4:7] == [bg("anonymous"), "неприето", "Извън обхвата на стратегията."]
-    assert table[1][4] == SIGNED_NAME
+    assert table[0][6:9] == [bg("anonymous"), "неприето", "Извън обхвата на стратегията."]
+    assert table[1][6] == SIGNED_NAME
     assert table[-1][0] == bg("General remarks")
     flat = " ".join(str(value) for row in rows for value in row if value is not None)
     assert SPAM_TEXT not in flat and ANONYMOUS_NAME not in flat

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text, inspect, select
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import TableClause, column, table
 from sqlalchemy.types import TypeEngine
@@ -452,3 +452,24 @@ async def test_every_migration_goes_down_and_up_again(engine: AsyncEngine) -> No
     await upgrade(engine)
     assert await tables(engine) == newest
     assert await current_revision(engine) == head_revision()
+
+
+async def test_sqlite_never_hands_out_a_submission_id_twice_after_any_migration(
+    tmp_path,
+) -> None:
+    # Migrations that rebuild `submission` (SQLite's batch mode) must keep AUTOINCREMENT:
+    # without it an erased submission's id comes back, and its old card's buttons with it.
+    engine = create_engine(f"sqlite:///{tmp_path / 'ids.db'}")
+    try:
+        await upgrade(engine)
+        assert "AUTOINCREMENT" in await _table_sql(engine, "submission")
+        await downgrade(engine, "0008")
+        assert "AUTOINCREMENT" in await _table_sql(engine, "submission")
+    finally:
+        await engine.dispose()
+
+
+async def _table_sql(engine: AsyncEngine, name: str) -> str:
+    async with engine.connect() as connection:
+        statement = text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name")
+        return (await connection.execute(statement, {"name": name})).scalar_one()

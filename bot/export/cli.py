@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from typing import BinaryIO
 
 from bot.config import Settings
 from bot.export.common import ExportError
-from bot.export.report import ReportFormat, consultation_report
+from bot.export.report import ReportFormat, checklist, consultation_report, report_filename
 from bot.export.submissions import ExportFormat, export_submissions
 from bot.i18n import Catalogs
 from storage.database import create_engine, create_session_factory
@@ -44,20 +45,30 @@ async def run_export(
     return 0
 
 
-async def run_report(settings: Settings, slug: str, fmt: ReportFormat, output: Path) -> int:
+async def run_report(settings: Settings, slug: str, fmt: ReportFormat, output: Path | None) -> int:
+    """The report as a file; without `output`, SLUG-report.FORMAT in the current folder
+    (SLUG-report-DRAFT.FORMAT while it is not final, so nobody publishes it by mistake)."""
     catalogs = Catalogs.load()
     engine = create_engine(settings.database_url)
+    buffer = io.BytesIO()  # the file's name depends on whether the report is final
     try:
         if engine.dialect.name == "sqlite":
             await upgrade(engine)
         session_factory = create_session_factory(engine)
+        ready = await consultation_report(session_factory, slug, fmt, buffer, catalogs)
+        output = output or Path(report_filename(slug, fmt, ready))
         with _replacing(output) as stream:
-            await consultation_report(session_factory, slug, fmt, stream, catalogs)
+            stream.write(buffer.getvalue())
     except ExportError as error:
         return _fail(str(error))
     finally:
         await engine.dispose()
-    print(f"wrote the report of {slug} to {output}")
+    if ready.final:
+        print(f"wrote the report of {slug} to {output}")
+    else:
+        missing = checklist(catalogs.translator("en"), ready, "UTC")
+        print(f"wrote the DRAFT report of {slug} to {output}; it is not final:")
+        print("\n".join(f"  - {line}" for line in missing))
     return 0
 
 

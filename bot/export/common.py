@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content import GENERAL_CHANNEL_SLUG
 from bot.i18n import Translator
 from bot.plan import pick
-from storage.models import Consultation, Section, Submission, SubmissionKind, SubmissionStatus
+from storage.models import (
+    Consultation,
+    Section,
+    StakeholderKind,
+    Submission,
+    SubmissionChannel,
+    SubmissionKind,
+    SubmissionStatus,
+)
 from storage.repositories import ConsultationRepository, SectionRepository
 
 # The general "ask, suggest" channel (submissions with no consultation) is exported under
@@ -131,6 +139,28 @@ def status_label(tr: Translator, status: SubmissionStatus | str, kind: Submissio
         SubmissionStatus.REJECTED: tr("not accepted"),
         SubmissionStatus.SPAM: tr("spam"),
     }[SubmissionStatus(status)]
+
+
+def channel_label(tr: Translator, channel: SubmissionChannel | str) -> str:
+    """How a submission reached the municipality: "Telegram", "e-mail", "letter"…"""
+    return {
+        SubmissionChannel.TELEGRAM: tr("Telegram"),
+        SubmissionChannel.EMAIL: tr("e-mail"),
+        SubmissionChannel.LETTER: tr("letter"),
+        SubmissionChannel.PHONE: tr("phone call"),
+        SubmissionChannel.MEETING: tr("public meeting"),
+    }[SubmissionChannel(channel)]
+
+
+def stakeholder_label(tr: Translator, kind: StakeholderKind | str) -> str:
+    """On whose behalf a submission speaks: "individual", "business", "NGO"…"""
+    return {
+        StakeholderKind.INDIVIDUAL: tr("individual"),
+        StakeholderKind.BUSINESS: tr("business"),
+        StakeholderKind.EDUCATION: tr("educational institution"),
+        StakeholderKind.PUBLIC_BODY: tr("public body"),
+        StakeholderKind.NGO: tr("NGO"),
+    }[StakeholderKind(kind)]
 
 
 def author_label(tr: Translator, author_name: str | None) -> str:

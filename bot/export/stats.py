@@ -12,10 +12,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.export.common import Scope, kind_label, resolve, status_label
+from bot.export.common import (
+    Scope,
+    channel_label,
+    kind_label,
+    resolve,
+    stakeholder_label,
+    status_label,
+)
 from bot.i18n import Translator
 from bot.plan import pick
-from storage.models import LocalizedText, Submission, SubmissionKind, SubmissionStatus
+from storage.models import (
+    LocalizedText,
+    StakeholderKind,
+    Submission,
+    SubmissionChannel,
+    SubmissionKind,
+    SubmissionStatus,
+)
 
 # stats_text lists at most this many sections (a Telegram message holds 4096 characters).
 TEXT_SECTIONS = 15
@@ -50,6 +64,9 @@ class ConsultationStats:
     by_status: dict[SubmissionStatus, int]
     by_section: list[SectionCount]
     per_day: list[tuple[date, int]] = field(default_factory=list)
+    # On whose behalf they speak, and how they were received (spam left out).
+    by_stakeholder: dict[StakeholderKind, int] = field(default_factory=dict)
+    by_channel: dict[SubmissionChannel, int] = field(default_factory=dict)
 
 
 async def consultation_stats(session: AsyncSession, slug: str) -> ConsultationStats:
@@ -61,6 +78,8 @@ async def consultation_stats(session: AsyncSession, slug: str) -> ConsultationSt
             Submission.section_number,
             Submission.kind,
             Submission.status,
+            Submission.stakeholder,
+            Submission.channel,
             func.count(),
         )
         .where(scope.where())
@@ -69,18 +88,24 @@ async def consultation_stats(session: AsyncSession, slug: str) -> ConsultationSt
             Submission.section_number,
             Submission.kind,
             Submission.status,
+            Submission.stakeholder,
+            Submission.channel,
         )
     )
     by_kind: Counter[SubmissionKind] = Counter()
     by_status: Counter[SubmissionStatus] = Counter()
     in_plan: Counter[int] = Counter()
     lost: Counter[str] = Counter()
+    by_stakeholder: Counter[StakeholderKind] = Counter()
+    by_channel: Counter[SubmissionChannel] = Counter()
     no_section = 0
-    for section_id, section_number, kind, status, count in grouped:
+    for section_id, section_number, kind, status, stakeholder, channel, count in grouped:
         by_status[status] += count
         if status is SubmissionStatus.SPAM:
             continue
         by_kind[kind] += count
+        by_stakeholder[stakeholder] += count
+        by_channel[channel] += count
         section = scope.section(section_id, section_number)
         if section is not None:
             in_plan[section.id] += count
@@ -109,6 +134,8 @@ async def consultation_stats(session: AsyncSession, slug: str) -> ConsultationSt
         by_status={status: by_status[status] for status in SubmissionStatus},
         by_section=by_section,
         per_day=await _per_day(session, scope),
+        by_stakeholder={kind: by_stakeholder[kind] for kind in StakeholderKind},
+        by_channel={channel: by_channel[channel] for channel in SubmissionChannel},
     )
 
 
@@ -184,6 +211,15 @@ def stats_text(stats: ConsultationStats, tr: Translator) -> str:
     lines += ["", tr("<b>By kind</b>")]
     for kind in SubmissionKind:
         lines.append(f"{kind_label(tr, kind)}: {tr.number(stats.by_kind.get(kind, 0))}")
+
+    lines += ["", tr("<b>On whose behalf</b>")]
+    for stakeholder, count in stats.by_stakeholder.items():
+        if count:
+            lines.append(f"{stakeholder_label(tr, stakeholder)}: {tr.number(count)}")
+    lines += ["", tr("<b>Received by</b>")]
+    for channel, count in stats.by_channel.items():
+        if count:
+            lines.append(f"{channel_label(tr, channel)}: {tr.number(count)}")
 
     if stats.by_section:
         lines += ["", tr("<b>By section</b>")]

@@ -27,9 +27,11 @@ from bot.export.common import (
     attachments_text,
     author_label,
     cell_text,
+    channel_label,
     kind_label,
     neutralise,
     resolve,
+    stakeholder_label,
     status_label,
     xml_safe,
 )
@@ -74,6 +76,13 @@ class Record:
     answer: str | None
     answered_at: datetime | None  # in the consultation's zone
     answered_by: str | None
+    channel: str
+    channel_label: str
+    received_at: datetime  # in the consultation's zone
+    stakeholder: str
+    stakeholder_label: str
+    organisation: str | None
+    registered_by: str | None
 
 
 def _header(tr: Translator, zone: str) -> list[str]:
@@ -91,6 +100,11 @@ def _header(tr: Translator, zone: str) -> list[str]:
         tr("Answer"),
         tr("Answered (%(zone)s)", zone=zone),
         tr("Answered by"),
+        tr("Channel"),
+        tr("Received (%(zone)s)", zone=zone),
+        tr("On behalf of"),
+        tr("Organisation"),
+        tr("Registered by"),
     ]
 
 
@@ -108,6 +122,11 @@ _COLUMNS = (
     Submission.answer,
     Submission.answered_at,
     Submission.answered_by,
+    Submission.channel,
+    Submission.received_at,
+    Submission.stakeholder,
+    Submission.organisation_name,
+    Submission.registered_by,
 )
 
 
@@ -177,6 +196,11 @@ def _record(tr: Translator, scope: Scope, zone: ZoneInfo, row: Sequence[Any]) ->
         answer,
         answered_at,
         answered_by,
+        channel,
+        received_at,
+        stakeholder,
+        organisation,
+        registered_by,
     ) = row
     section = scope.section(section_id, section_number)
     return Record(
@@ -197,6 +221,13 @@ def _record(tr: Translator, scope: Scope, zone: ZoneInfo, row: Sequence[Any]) ->
         answer=answer,
         answered_at=answered_at.astimezone(zone) if answered_at else None,
         answered_by=answered_by,
+        channel=channel.value,
+        channel_label=channel_label(tr, channel),
+        received_at=received_at.astimezone(zone),
+        stakeholder=stakeholder.value,
+        stakeholder_label=stakeholder_label(tr, stakeholder),
+        organisation=organisation or None,
+        registered_by=registered_by,
     )
 
 
@@ -251,6 +282,11 @@ class _CsvWriter:
                 neutralise(record.answer),
                 _local(record.answered_at),
                 neutralise(record.answered_by),
+                record.channel_label,
+                _local(record.received_at),
+                record.stakeholder_label,
+                neutralise(record.organisation),
+                neutralise(record.registered_by),
             ]
         )
 
@@ -259,7 +295,7 @@ class _CsvWriter:
 
 
 class _XlsxWriter:
-    WIDTHS = (12, 17, 11, 9, 30, 80, 24, 20, 16, 40, 60, 17, 20)
+    WIDTHS = (12, 17, 11, 9, 30, 80, 24, 20, 16, 40, 60, 17, 20, 14, 17, 18, 30, 20)
 
     def __init__(self, output: BinaryIO, header: list[str], sheet_title: str) -> None:
         from openpyxl import Workbook
@@ -306,6 +342,11 @@ class _XlsxWriter:
                 cell_text(record.answer) or None,
                 self._time(record.answered_at),
                 cell_text(record.answered_by) or None,
+                record.channel_label,
+                self._time(record.received_at),
+                record.stakeholder_label,
+                cell_text(record.organisation) or None,
+                cell_text(record.registered_by) or None,
             ]
         )
 
@@ -344,6 +385,11 @@ class _JsonWriter:
             "answer": record.answer,
             "answered_at": record.answered_at.isoformat() if record.answered_at else None,
             "answered_by": record.answered_by,
+            "channel": record.channel,
+            "received_at": record.received_at.isoformat(),
+            "stakeholder": record.stakeholder,
+            "organisation": record.organisation,
+            "registered_by": record.registered_by,
         }
         prefix = b"\n" if self._first else b",\n"
         self._first = False

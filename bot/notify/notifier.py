@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.export.report import consultation_report
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.notify import planner
@@ -75,6 +77,7 @@ class Notifier:
             clock,
             limits or SendLimits(per_second=settings.broadcast_per_second or None),
             metrics=metrics,
+            report_file=self._report_file,
         )
         self.outbox = OutboxWorker(
             bot,
@@ -144,6 +147,15 @@ class Notifier:
         if self._leader:
             async with self.session_factory.begin() as session:
                 await LeaseRepository(session).release(LEASE, self.holder)
+
+    async def _report_file(self, slug: str) -> tuple[bytes, str]:
+        """The published report, attached to its notice: DOCX, the format an official
+        prints and signs, in the consultation's original language."""
+        output = io.BytesIO()
+        await consultation_report(
+            self.session_factory, slug, "docx", output, self.catalogs, now=self.clock()
+        )
+        return output.getvalue(), f"{slug}-report.docx"
 
     def wake(self) -> None:
         """Something is ready to send (a broadcast was confirmed)."""

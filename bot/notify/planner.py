@@ -56,6 +56,8 @@ def still_makes_sense(notice: Notice, consultation: Consultation | None, now: da
     """A notice that fell due while the bot was down is sent late only if it still helps."""
     if notice.kind is NoticeKind.BROADCAST:
         return True
+    if notice.kind is NoticeKind.REPORT:  # published: the news does not grow old
+        return consultation is not None and consultation.status is ConsultationStatus.PUBLISHED
     if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
         return False
     if consultation.closes_at is None:

@@ -28,16 +28,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
+from aiogram.types import BufferedInputFile, ReplyParameters
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, Translator
 from bot.metrics import Metrics
 from bot.notify import messages
 from bot.notify.verdict import AMBIGUOUS_LIMIT, Verdict, verdict
@@ -47,10 +49,12 @@ from storage.models import (
     Delivery,
     DeliveryStatus,
     Notice,
+    NoticeKind,
     NoticeStatus,
     Resident,
+    Submission,
 )
-from storage.repositories import DeliveryRepository, NoticeRepository
+from storage.repositories import DeliveryRepository, NoticeRepository, ReportRepository
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +222,22 @@ class _Broadcast:
     # Claimed deliveries whose message has not gone out: "pending" again if it never does.
     unsent: set[int] = field(default_factory=set)
     texts: dict[str, tuple[str, object]] = field(default_factory=dict)
+    # A published report: the file sent after each resident's message, and what each
+    # claimed resident sent to the consultation (their outcomes), by resident id.
+    document: Attachment | None = None
+    outcomes: dict[int, list[Submission]] = field(default_factory=dict)
+
+
+@dataclass
+class Attachment:
+    """A file every recipient gets: uploaded with the first message that carries it,
+    then sent by the file_id Telegram gave it, as Telegram asks of a file sent to many.
+    After a restart it is uploaded once more."""
+
+    data: bytes
+    filename: str
+    file_id: str | None = None
+    upload: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Sender:
@@ -230,9 +250,11 @@ class Sender:
         clock: Clock,
         limits: SendLimits | None = None,
         metrics: Metrics | None = None,
+        report_file: ReportFile | None = None,
     ) -> None:
         self.bot = bot
         self.metrics = metrics
+        self.report_file = report_file
         self.session_factory = session_factory
         self.catalogs = catalogs
         self.default_locale = default_locale
@@ -280,6 +302,10 @@ class Sender:
             every=self.limits.record_every,
         )
         broadcast = _Broadcast(notice, consultation, me.username, progress, recorder)
+        if notice.kind is NoticeKind.REPORT and consultation is not None and progress.left:
+            if self.report_file is not None:
+                # Made once per round, as the database has it now (the report is final).
+                broadcast.document = Attachment(*await self.report_file(consultation.slug))
         self._broadcast = broadcast
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -318,6 +344,8 @@ class Sender:
                 )
                 if not batch:
                     return
+                if broadcast.notice.kind is NoticeKind.REPORT:
+                    await self._load_outcomes(broadcast, [resident.id for _, resident in batch])
                 broadcast.claim_more.clear()
                 for delivery, resident in batch:
                     broadcast.unsent.add(delivery.id)
@@ -328,6 +356,17 @@ class Sender:
         finally:
             for _ in range(self.limits.workers):
                 broadcast.queue.put_nowait(None)
+
+    async def _load_outcomes(self, broadcast: _Broadcast, resident_ids: list[int]) -> None:
+        """What the residents of a claimed batch sent, read with the batch (one query),
+        so that no worker waits for the database."""
+        consultation_id = broadcast.notice.consultation_id
+        assert consultation_id is not None
+        found = await with_retries(
+            self.session_factory,
+            lambda session: ReportRepository(session).outcomes_of(consultation_id, resident_ids),
+        )
+        broadcast.outcomes.update(found)
 
     async def _work(self, broadcast: _Broadcast) -> None:
         while True:
@@ -343,16 +382,21 @@ class Sender:
                 return
             broadcast.unsent.discard(delivery.id)
             text, markup = self._text_for(broadcast, resident)
-            await self._deliver(delivery, resident, text, markup, broadcast.progress)
+            await self._deliver(broadcast, delivery, resident, text, markup)
+            broadcast.outcomes.pop(resident.id, None)
             broadcast.progress.count(delivery.status)
             if self.metrics is not None:
                 self.metrics.deliveries.labels(delivery.status.value).inc()
             broadcast.recorder.add(delivery)
 
     def _text_for(self, broadcast: _Broadcast, resident: Resident) -> tuple[str, object]:
-        tr = self.catalogs.for_person(
-            resident.language, resident.telegram_language, self.default_locale
-        )
+        tr = self._tr(resident)
+        own = broadcast.outcomes.get(resident.id)
+        if own and broadcast.consultation is not None:  # a participant: their own outcome
+            return (
+                messages.report_text(tr, broadcast.consultation, own),
+                messages.notice_markup(tr, broadcast.consultation, broadcast.bot_username),
+            )
         if tr.locale not in broadcast.texts:
             broadcast.texts[tr.locale] = (
                 messages.notice_text(tr, broadcast.notice, broadcast.consultation),
@@ -374,18 +418,80 @@ class Sender:
             if broadcast.progress.left > 0:
                 await _maybe_await(on_progress(broadcast.progress))
 
+    def _tr(self, resident: Resident) -> Translator:
+        return self.catalogs.for_person(
+            resident.language, resident.telegram_language, self.default_locale
+        )
+
     async def _deliver(
-        self, delivery: Delivery, resident: Resident, text: str, markup: object, progress: Progress
+        self,
+        broadcast: _Broadcast,
+        delivery: Delivery,
+        resident: Resident,
+        text: str,
+        markup: object,
     ) -> None:
-        """Sends the message; what became of it is set on `delivery`, for the recorder."""
-        assert resident.chat_id is not None
+        """Sends the message (and the notice's file after it, as a reply); what became of
+        them is set on `delivery`, for the recorder."""
+        chat_id = resident.chat_id
+        assert chat_id is not None
+        status, sent, error = await self._attempt(
+            chat_id,
+            lambda: self.bot.send_message(chat_id, text, reply_markup=markup),  # type: ignore[arg-type]
+            broadcast.progress,
+        )
+        document = broadcast.document
+        if sent is not None and document is not None and broadcast.consultation is not None:
+            caption = messages.report_caption(self._tr(resident), broadcast.consultation)
+            file_status, file_error = await self._send_file(
+                broadcast, document, chat_id, sent.message_id, caption
+            )
+            # The worse of the two counts: the resident must have both.
+            if _SEVERITY[file_status] > _SEVERITY[status]:
+                status, error = file_status, file_error
+        self._outcome(delivery, status, message_id=sent.message_id if sent else None, error=error)
+
+    async def _send_file(
+        self, broadcast: _Broadcast, document: Attachment, chat_id: int, reply_to: int, caption: str
+    ) -> tuple[DeliveryStatus, str | None]:
+        def send(file: str | BufferedInputFile) -> Callable[[], Awaitable[Any]]:
+            return lambda: self.bot.send_document(
+                chat_id,
+                file,
+                caption=caption,
+                reply_parameters=ReplyParameters(
+                    message_id=reply_to, allow_sending_without_reply=True
+                ),
+            )
+
+        if document.file_id is None:
+            # One upload at a time: the others wait for its file_id rather than upload too.
+            async with document.upload:
+                if document.file_id is None:
+                    upload = BufferedInputFile(document.data, filename=document.filename)
+                    status, sent, error = await self._attempt(
+                        chat_id, send(upload), broadcast.progress
+                    )
+                    if sent is not None and sent.document is not None:
+                        document.file_id = sent.document.file_id
+                    return status, error
+        assert document.file_id is not None
+        status, _, error = await self._attempt(chat_id, send(document.file_id), broadcast.progress)
+        return status, error
+
+    async def _attempt(
+        self, chat_id: int, call: Callable[[], Awaitable[Any]], progress: Progress
+    ) -> tuple[DeliveryStatus, Any, str | None]:
+        """One message to one chat within the limits, tried again as the verdict on a
+        failure says: the status, Telegram's answer (None when nothing surely arrived)
+        and the last error."""
         backoff = self.limits.first_backoff
         failures = ambiguous = 0
         while True:
-            await self._space_out(resident.chat_id)
+            await self._space_out(chat_id)
             await self.gate.wait()
             try:
-                sent = await self.bot.send_message(resident.chat_id, text, reply_markup=markup)  # type: ignore[arg-type]
+                sent = await call()
             except Exception as error:
                 kind = verdict(error)
                 if kind is Verdict.WAIT:
@@ -397,28 +503,22 @@ class Sender:
                     self.gate.pause(error.retry_after)
                     continue
                 if kind is Verdict.UNREACHABLE:
-                    self._outcome(delivery, DeliveryStatus.UNREACHABLE, error=str(error))
-                    return
+                    return DeliveryStatus.UNREACHABLE, None, str(error)
                 if kind is Verdict.REFUSED:
-                    self._outcome(delivery, DeliveryStatus.FAILED, error=str(error))
-                    return
+                    return DeliveryStatus.FAILED, None, str(error)
                 failures += 1
                 if kind is Verdict.AMBIGUOUS:
                     ambiguous += 1
                     if ambiguous >= AMBIGUOUS_LIMIT:
-                        self._outcome(delivery, DeliveryStatus.UNCERTAIN, error=str(error))
-                        return
+                        return DeliveryStatus.UNCERTAIN, None, str(error)
                 if failures >= self.limits.max_attempts:
                     status = DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.FAILED
-                    self._outcome(delivery, status, error=str(error))
-                    return
+                    return status, None, str(error)
                 await asyncio.sleep(backoff)
                 backoff *= 2
                 continue
             # Delivered; after an ambiguous failure perhaps twice: said as uncertain.
-            status = DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.SENT
-            self._outcome(delivery, status, message_id=sent.message_id)
-            return
+            return (DeliveryStatus.UNCERTAIN if ambiguous else DeliveryStatus.SENT), sent, None
 
     def _outcome(
         self,
@@ -450,6 +550,18 @@ class Sender:
                 .where(Notice.id == notice_id)
                 .values(status=NoticeStatus.DONE, finished_at=self.clock())
             )
+
+
+# Which outcome of a message and its file counts for the delivery: the worse.
+_SEVERITY = {
+    DeliveryStatus.SENT: 0,
+    DeliveryStatus.UNCERTAIN: 1,
+    DeliveryStatus.FAILED: 2,
+    DeliveryStatus.UNREACHABLE: 3,
+}
+
+# Makes a report's file for a consultation: (its bytes, its file name).
+ReportFile = Callable[[str], Awaitable[tuple[bytes, str]]]
 
 
 async def _maybe_await(value: object) -> None:

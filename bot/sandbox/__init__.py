@@ -36,7 +36,7 @@ from .models import (
     WebhookDelivery,
 )
 from .server import TelegramStandIn
-from .terminal import run_terminal_chat
+from .terminal import Seat, run_terminal_chat
 from .webhook import WebhookSettings
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "FormattedText",
     "InvalidRequest",
     "NoSuchButton",
+    "Seat",
     "SentMessage",
     "SimChat",
     "SimTopic",

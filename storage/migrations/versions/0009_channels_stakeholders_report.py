@@ -48,8 +48,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("received_at", storage.types.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("registered_by", sa.String(length=200), nullable=True))
     op.execute("UPDATE submission SET received_at = created_at")
-    with op.batch_alter_table("submission") as batch_op:
-        batch_op.alter_column("received_at", existing_type=storage.types.UTCDateTime(), nullable=False)
+    # SQLite recreates the table for this: ids must stay never reused (AUTOINCREMENT).
+    with op.batch_alter_table(
+        "submission", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
+        batch_op.alter_column(
+            "received_at", existing_type=storage.types.UTCDateTime(), nullable=False
+        )
     op.create_table(
         "consultation_report",
         sa.Column("consultation_id", sa.Integer(), nullable=False),
@@ -73,6 +78,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("consultation_report")
-    with op.batch_alter_table("submission") as batch_op:
-        for column in ("registered_by", "received_at", "channel", "organisation_name", "stakeholder"):
+    with op.batch_alter_table(
+        "submission", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
+        for column in (
+            "registered_by",
+            "received_at",
+            "channel",
+            "organisation_name",
+            "stakeholder",
+        ):
             batch_op.drop_column(column)

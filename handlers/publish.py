@@ -1,0 +1,121 @@
+"""Publishing the report from the staff chat's report tool: a check (draft, or already
+published), the number of residents it goes to, a confirmation; then the publication is
+committed with its notice and the notifier sends it."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.types import CallbackQuery
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import publication
+from bot.clock import Clock
+from bot.config import Settings
+from bot.export.common import ExportError, resolve
+from bot.export.report import readiness
+from bot.i18n import Catalogs, Translator
+from bot.notify.notifier import Notifier
+from bot.plan import pick
+from handlers.keyboards import Keyboard, PublishCb, button
+from handlers.staff import StaffOnly, refuse, staff_translator
+from handlers.views import html
+from storage.models import Audience, ConsultationStatus, Notice, NoticeKind
+from storage.repositories import ConsultationRepository, NoticeRepository, ReportRepository
+
+
+async def on_publish(
+    query: CallbackQuery,
+    callback_data: PublishCb,
+    session: AsyncSession,
+    bot: Bot,
+    tr: Translator,
+    catalogs: Catalogs,
+    settings: Settings,
+    clock: Clock,
+    notifier: Notifier,
+) -> None:
+    chat = query.message.chat if query.message else None
+    assert chat is not None
+    tr = staff_translator(chat, tr, catalogs, settings)
+    consultation = await ConsultationRepository(session).by_id(callback_data.consultation_id)
+    if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
+        await bot.send_message(chat.id, tr("This consultation no longer exists."))
+        return
+    title = html(pick(consultation.title, tr.locale, consultation.original_language).text)
+    by = query.from_user.full_name
+    now = clock()
+    if callback_data.confirm:
+        try:
+            published = await publication.publish(session, consultation.slug, by, now)
+        except publication.AlreadyPublished as error:
+            await bot.send_message(
+                chat.id, publication.already_text(tr, error, consultation.timezone)
+            )
+            return
+        except publication.NotFinal as error:
+            await bot.send_message(chat.id, publication.not_final_text(tr, error))
+            return
+        except ExportError as error:
+            await bot.send_message(chat.id, html(str(error)))
+            return
+        await session.commit()
+        notifier.wake()
+        await bot.send_message(
+            chat.id,
+            tr.plural(
+                "📢 The report on %(title)s is published. It is on its way to %(count)s resident.",
+                "📢 The report on %(title)s is published. It is on its way to %(count)s residents.",
+                published.recipients,
+                title=title,
+            ),
+        )
+        return
+    # The check before the confirmation: nothing is written yet.
+    row = await ReportRepository(session).of(consultation.id)
+    if row is not None and row.published_at is not None:
+        error = publication.AlreadyPublished(row.published_at, row.published_by)
+        await bot.send_message(chat.id, publication.already_text(tr, error, consultation.timezone))
+        return
+    state = await readiness(session, await resolve(session, consultation.slug), now)
+    if not state.final:
+        error = publication.NotFinal(state, consultation.timezone)
+        await bot.send_message(chat.id, publication.not_final_text(tr, error))
+        return
+    draft = Notice(
+        kind=NoticeKind.REPORT, consultation_id=consultation.id, audience=Audience.INVOLVED
+    )
+    count = await NoticeRepository(session).count_recipients(draft)
+    builder = Keyboard()
+    builder.row(
+        button(
+            tr.plural(
+                "✅ Publish and send to %(count)s resident",
+                "✅ Publish and send to %(count)s residents",
+                count,
+            ),
+            PublishCb(consultation_id=consultation.id, confirm=True),
+        )
+    )
+    await bot.send_message(
+        chat.id,
+        tr(
+            "Publish the report on %(title)s? Each resident who took part gets what became "
+            "of their proposals and questions, each follower the news, both with the report "
+            "attached. This cannot be undone.",
+            title=title,
+        ),
+        reply_markup=builder.as_markup(),
+    )
+
+
+def build() -> Router:
+    router = Router(name="publish")
+    router.callback_query.filter(StaffOnly())
+    router.callback_query.register(on_publish, PublishCb.filter())
+    return router
+
+
+def build_refusals() -> Router:
+    router = Router(name="publish-refusals")
+    router.callback_query.register(refuse, PublishCb.filter())
+    return router
