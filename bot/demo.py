@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from bot.app import Application, prepare_database
 from bot.config import Settings
 from bot.content import load_consultations, read_consultation_files
-from bot.demo_staff import add_staff_group, seed_submissions
+from bot.demo_staff import add_staff_group, register_received_elsewhere, seed_submissions
 from bot.resources import data_dir
 from bot.sandbox import Seat, TelegramStandIn, run_terminal_chat
 
@@ -83,6 +83,7 @@ async def run_demo(
                 seat, seats, notes = Seat(resident), [], [RESIDENT_NOTE]
             else:
                 await asyncio.wait_for(app.started.wait(), STARTUP_SECONDS)
+                await register_received_elsewhere(app.session_factory, demo_settings, app.clock())
                 others = await seed_submissions(standin, resident)
                 seat, *staff_seats = group.seats()
                 seats, notes = [*staff_seats, Seat(resident), *others], [STAFF_NOTE]

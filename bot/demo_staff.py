@@ -7,8 +7,15 @@ buttons a person would, so the cards, receipts and outbox rows are the real ones
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.received import COLUMNS, import_csv
 from bot.sandbox import Seat, SimChat, SimUser, TelegramStandIn
 
 # What the simulated people are called and what they write: people's own words, not the
@@ -44,6 +51,33 @@ OTHER_RESIDENTS = (
     ),
 )
 STEP_SECONDS = 15.0
+# Kazanlak's consultation really closed on 10.11.2021 and took comments by e-mail: what
+# it received is registered as staff would (`civicbot submissions import`), so that its
+# review can be closed and its справка published in the demo.
+RECEIVED_ELSEWHERE = (
+    (
+        "kazanlak-ipd-2021-2027",
+        "5.1",
+        "proposal",
+        "Предлагаме дуалното обучение да включи и професионалната гимназия в Шипка.",
+        "",
+        "ngo",
+        "Сдружение „Розова долина“",
+        "email",
+        "20.10.2021",
+    ),
+    (
+        "kazanlak-ipd-2021-2027",
+        "",
+        "question",
+        "Кога ще бъде обявен графикът за ремонта на спортната зала?",
+        "Иван Петров",
+        "",
+        "",
+        "meeting",
+        "02.11.2021",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,21 @@ def add_staff_group(standin: TelegramStandIn, language: str) -> StaffGroup:
         bot_can_manage_topics=True,
     )
     return StaffGroup(chat, mira, petar)
+
+
+async def register_received_elsewhere(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> None:
+    csv_file = io.StringIO()
+    csv.writer(csv_file).writerows([COLUMNS, *RECEIVED_ELSEWHERE])
+    async with session_factory.begin() as session:
+        await import_csv(
+            session,
+            csv_file.getvalue().encode(),
+            settings=settings,
+            registered_by="Mira",
+            now=now,
+        )
 
 
 async def seed_submissions(standin: TelegramStandIn, ana: SimUser) -> list[Seat]:

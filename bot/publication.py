@@ -30,6 +30,7 @@ from storage.repositories import NoticeRepository, ReportRepository
 class Withdrawn(ExportError):
     def __init__(self, slug: str) -> None:
         super().__init__(f"the consultation {slug!r} was withdrawn: it has no report to publish")
+        self.slug = slug
 
 
 class NotFinal(Exception):

@@ -2,8 +2,10 @@
 received by e-mail, letter, phone or at a public meeting, many at once.
 
 All or nothing: every line is checked first, and any problem (reported with its line
-number) stores nothing. A line imported once is not imported again when the same file
-is given a second time."""
+number) stores nothing. A line imported once is not imported again when a file with it
+is given again, even with lines added or moved meanwhile: a line is known by what it
+says (its consultation, section, kind, text, author, stakeholder, organisation, channel
+and date), not by where it stands."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import hashlib
 import io
 import sys
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +32,7 @@ from bot.submissions import (
     Target,
     one_line,
     organisation_problem,
+    parse_received,
     received_problem,
     register_received,
     text_problem,
@@ -41,7 +45,7 @@ from storage.models import (
     SubmissionKind,
     utcnow,
 )
-from storage.repositories import ConsultationRepository, SectionRepository
+from storage.repositories import ConsultationRepository, ReportRepository, SectionRepository
 
 COLUMNS = (
     "consultation",
@@ -96,15 +100,6 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _date(text: str) -> date | None:
-    for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
-
-
 @dataclass(frozen=True)
 class _Line:
     number: int
@@ -129,6 +124,12 @@ async def _check_line(
         consultation = await ConsultationRepository(session).by_slug(slug)
         if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
             refuse(f"unknown consultation {slug!r}")
+            return None
+        report = await ReportRepository(session).of(consultation.id)
+        if report is not None and report.published_at is not None:
+            # Its decisions are locked: a proposal added now could never be decided.
+            published = report.published_at.astimezone(ZoneInfo(consultation.timezone))
+            refuse(f"the report of {slug} was published on {published:%d.%m.%Y}")
             return None
         section = None
         if values["section"]:
@@ -175,7 +176,7 @@ async def _check_line(
     if author is not None and organisation_problem(author) is not None:
         refuse("the author's name is too short or too long")
         return None
-    received_on = _date(values["received"])
+    received_on = parse_received(values["received"])
     if received_on is None:
         refuse(f"bad date {values['received']!r} (dd.mm.yyyy)")
         return None
@@ -190,6 +191,25 @@ async def _check_line(
         kind, values["text"], channel, received_on, author, stakeholder, organisation
     )
     return _Line(number, target, received)
+
+
+def line_key(line: _Line) -> str:
+    """The line's key in `draft_key` (40 characters): a digest of what it says, with
+    whitespace normalised, so the same line in a longer file is the same submission."""
+    target, received = line.target, line.received
+    values = (
+        str(target.consultation.id) if target.consultation else GENERAL_CHANNEL_SLUG,
+        target.section.number if target.section else "",
+        received.kind.value,
+        received.text,
+        received.author_name or "",
+        received.stakeholder.value,
+        received.organisation_name or "",
+        received.channel.value,
+        received.received_on.isoformat(),
+    )
+    content = "\x1f".join(" ".join(value.split()) for value in values)
+    return "csv-" + hashlib.sha256(content.encode()).hexdigest()[:36]
 
 
 async def import_csv(
@@ -227,14 +247,13 @@ async def import_csv(
         raise ImportRefused(problems)
     if not lines:
         raise ImportRefused(["the file has no lines after its header"])
-    file_digest = hashlib.sha256(data).hexdigest()[:24]
     report = ImportReport()
     for line in lines:
         submission, created = await register_received(
             session,
             line.target,
             line.received,
-            key=f"csv-{file_digest}-{line.number}",
+            key=line_key(line),
             registered_by=registered_by,
             language=settings.default_locale,
             now=now,

@@ -26,7 +26,7 @@ from storage.models import (
     SubmissionKind,
     SubmissionStatus,
 )
-from storage.repositories import StaffRepository
+from storage.repositories import ReportRepository, StaffRepository
 
 DECISIONS = (
     SubmissionStatus.ACCEPTED,
@@ -51,6 +51,16 @@ async def answer(
         submission.status = SubmissionStatus.ANSWERED
     _signed(submission, actor, now)
     await _log(session, submission, actor, StaffActionKind.ANSWER, submission.answer)
+
+
+async def published_on(session: AsyncSession, submission: Submission) -> datetime | None:
+    """When the report that holds this submission's decision or answer was published:
+    from then on they are part of a public document, sent to every participant, and no
+    longer change. None while they still may."""
+    if submission.consultation_id is None:
+        return None
+    report = await ReportRepository(session).of(submission.consultation_id)
+    return report.published_at if report is not None else None
 
 
 def decidable(submission: Submission) -> bool:

@@ -263,6 +263,16 @@ def zone_of(target: Target) -> str:
     return target.consultation.timezone if target.consultation else "UTC"
 
 
+def parse_received(text: str) -> date | None:
+    """A date received as staff write it: dd.mm.yyyy, or yyyy-mm-dd."""
+    for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text.strip(), pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
 def received_problem(target: Target, received_on: date, now: datetime) -> str | None:
     """Why a date received cannot be: "future", "before_opening"; None when it can."""
     zone = ZoneInfo(zone_of(target))

@@ -16,6 +16,7 @@ from bot.export.report import readiness
 from bot.i18n import Catalogs, Translator
 from bot.notify.notifier import Notifier
 from bot.plan import pick
+from handlers import staff_views
 from handlers.keyboards import Keyboard, PublishCb, button
 from handlers.staff import StaffOnly, refuse, staff_translator
 from handlers.views import html
@@ -56,7 +57,7 @@ async def on_publish(
             await bot.send_message(chat.id, publication.not_final_text(tr, error))
             return
         except ExportError as error:
-            await bot.send_message(chat.id, html(str(error)))
+            await bot.send_message(chat.id, staff_views.report_refusal(tr, error))
             return
         await session.commit()
         notifier.wake()
@@ -76,7 +77,11 @@ async def on_publish(
         error = publication.AlreadyPublished(row.published_at, row.published_by)
         await bot.send_message(chat.id, publication.already_text(tr, error, consultation.timezone))
         return
-    state = await readiness(session, await resolve(session, consultation.slug), now)
+    try:
+        state = await readiness(session, await resolve(session, consultation.slug), now)
+    except ExportError as error:
+        await bot.send_message(chat.id, staff_views.report_refusal(tr, error))
+        return
     if not state.final:
         error = publication.NotFinal(state, consultation.timezone)
         await bot.send_message(chat.id, publication.not_final_text(tr, error))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from datetime import datetime
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import (
@@ -41,7 +42,6 @@ from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
 from handlers.submission_views import text_too_heavy
-from handlers.views import html
 from storage.models import (
     Consultation,
     OutboxStatus,
@@ -126,6 +126,14 @@ async def _card_parts(
     return consultation, section, resident
 
 
+async def _published_note(
+    session: AsyncSession, tr: Translator, submission: Submission, published: datetime
+) -> str:
+    consultation = await session.get(Consultation, submission.consultation_id)
+    zone = consultation.timezone if consultation is not None else "UTC"
+    return screens.in_published_report(tr, published, zone)
+
+
 async def render_card(session: AsyncSession, submission: Submission, tr: Translator) -> Rendered:
     """The card as the staff chat shows it now (the outbox worker renders it when it
     sends or refreshes it)."""
@@ -195,6 +203,11 @@ async def on_card_button(
     if act in DECISIONS and not staff.decidable(submission):
         _alert(callback_answer, screens.question_not_decided(tr))
         return
+    if act in PROMPTED or act is StaffAct.SPAM:
+        published = await staff.published_on(session, submission)
+        if published is not None:
+            _alert(callback_answer, await _published_note(session, tr, submission, published))
+            return
     if act in PROMPTED:
         await _prompt(query, act, submission, session, bot, tr, clock, callback_answer)
         return
@@ -351,6 +364,10 @@ async def _apply(
             tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
         )
         return
+    published = await staff.published_on(session, submission)
+    if published is not None:  # the prompt was opened before the report was published
+        await message.reply(await _published_note(session, tr, submission, published))
+        return
     assert message.from_user is not None
     actor, now = _actor(message.from_user), clock()
     if act is StaffAct.ANSWER:
@@ -445,20 +462,10 @@ async def _report_command(
         else:
             review = await report.review(session, slug, clock())
     except export.ExportError as error:
-        await message.answer(_report_refusal(tr, error))
+        await message.answer(screens.report_refusal(tr, error))
         return
     screen = screens.report_review(tr, review)
     await message.answer(screen.text, reply_markup=screen.markup)
-
-
-def _report_refusal(tr: Translator, error: export.ExportError) -> str:
-    if isinstance(error, export.UnknownConsultation):
-        return tr("No consultation has the slug «%(slug)s».", slug=html(error.slug))
-    if isinstance(error, report.WithdrawnConsultation):
-        return tr(
-            "The consultation «%(slug)s» was withdrawn: it has no report.", slug=html(error.slug)
-        )
-    return tr("This cannot be made: %(reason)s", reason=html(str(error)))
 
 
 async def tool_button(
@@ -525,7 +532,7 @@ async def _report_review(
         _alert(callback_answer, screens.review_refused(tr))
         review = refused.review
     except export.ExportError as error:
-        _alert(callback_answer, _report_refusal(tr, error))
+        _alert(callback_answer, screens.report_refusal(tr, error))
         return
     screen = screens.report_review(tr, review)
     await bot.send_message(chat_id, screen.text, reply_markup=screen.markup)

@@ -29,6 +29,7 @@ from bot.submissions import (
     find_target,
     one_line,
     organisation_problem,
+    parse_received,
     received_problem,
     register_received,
     text_problem,
@@ -40,8 +41,14 @@ from handlers.respond import show
 from handlers.staff import StaffOnly, refuse, staff_translator
 from handlers.submission_views import text_refused
 from handlers.views import Screen
-from storage.models import Phase, StakeholderKind, SubmissionChannel, SubmissionKind
-from storage.repositories import SectionRepository
+from storage.models import (
+    Consultation,
+    Phase,
+    StakeholderKind,
+    SubmissionChannel,
+    SubmissionKind,
+)
+from storage.repositories import ReportRepository, SectionRepository
 
 
 class Adding(StatesGroup):
@@ -108,6 +115,12 @@ async def on_step(
         if target is None or target.consultation is None:
             await show(query, Screen(screens.stale(tr)))
             return
+        published = await _report_published(session, target.consultation, tr)
+        if published is not None:
+            # Its decisions are locked: a proposal added now could never be decided.
+            await state.clear()
+            await show(query, Screen(published))
+            return
         await state.update_data(consultation_id=target.consultation.id, section_id=None)
         sections = await _sections(session, target.consultation.id)
         await show(query, screens.pick_section(tr, target.consultation, sections, data["key"]))
@@ -117,7 +130,7 @@ async def on_step(
     elif step is AddStep.KIND:
         await state.update_data(kind=SubmissionKind(callback_data.value).value)
         await state.set_state(Adding.text)
-        await _ask(bot, where, screens.ask_text(tr), tr)
+        await _ask(bot, where, screens.ask_text(tr), tr, state)
     elif step is AddStep.ANONYMOUS and await state.get_state() == Adding.author.state:
         await state.update_data(author=None)
         await state.set_state(Adding.choosing)
@@ -129,15 +142,21 @@ async def on_step(
             await show(query, screens.pick_channel(tr, data["key"]))
         else:
             await state.set_state(Adding.organisation)
-            await _ask(bot, where, screens.ask_organisation(tr), tr)
+            await _ask(bot, where, screens.ask_organisation(tr), tr, state)
     elif step is AddStep.CHANNEL:
         await state.update_data(channel=SubmissionChannel(callback_data.value).value)
         await state.set_state(Adding.date)
-        await _ask(bot, where, screens.ask_date(tr), tr)
+        await _ask(bot, where, screens.ask_date(tr), tr, state)
     elif step is AddStep.SAVE and await state.get_state() == Adding.confirming.state:
         if not _complete(data) or "received" not in data:
             await state.clear()
             await show(query, Screen(screens.stale(tr)))
+            return
+        if data["stakeholder"] != StakeholderKind.INDIVIDUAL.value and not data.get("organisation"):
+            # Steps skipped with a button of an older screen: an organisation needs its
+            # name (stored without one, it would silently become an individual).
+            await state.set_state(Adding.organisation)
+            await _ask(bot, where, screens.ask_organisation(tr), tr, state)
             return
         await _save(query, data, state, session, tr, settings, clock)
 
@@ -155,6 +174,14 @@ async def _save(
     if target is None:
         await state.clear()
         await show(query, Screen(screens.stale(tr)))
+        return
+    published = None
+    if target.consultation is not None:
+        published = await _report_published(session, target.consultation, tr)
+    if published is not None:
+        # Published while the registration was in progress.
+        await state.clear()
+        await show(query, Screen(published))
         return
     received = Received(
         kind=SubmissionKind(data["kind"]),
@@ -197,21 +224,26 @@ async def on_text(
     if current == Adding.text.state:
         problem = text_problem(text)
         if problem is not None:
-            await message.reply(text_refused(tr, problem))
+            await _prompted(state, await message.reply(text_refused(tr, problem)))
             return
         await state.update_data(text=text)
         await state.set_state(Adding.author)
         screen = screens.ask_author(tr, data["key"])
-        await message.reply(screen.text, reply_markup=screen.markup)
+        await _prompted(state, await message.reply(screen.text, reply_markup=screen.markup))
     elif current in (Adding.author.state, Adding.organisation.state):
         name = one_line(text)
         if organisation_problem(name) is not None:
-            await message.reply(screens.name_refused(tr))
+            await _prompted(state, await message.reply(screens.name_refused(tr)))
             return
         await state.set_state(Adding.choosing)
         if current == Adding.author.state:
             await state.update_data(author=name)
             screen = screens.pick_stakeholder(tr, data["key"])
+        elif data.get("received") and data.get("channel"):
+            # The name asked for again at saving: back to the confirmation.
+            await state.update_data(organisation=name)
+            await _on_date(message, data["received"], data, state, session, tr, clock())
+            return
         else:
             await state.update_data(organisation=name)
             screen = screens.pick_channel(tr, data["key"])
@@ -234,25 +266,58 @@ async def _on_date(
         await state.clear()  # gone meanwhile, or steps skipped with buttons of older screens
         await message.reply(screens.stale(tr))
         return
-    try:
-        received = datetime.strptime(text, "%d.%m.%Y").date()
-    except ValueError:
-        await message.reply(
+    received = parse_received(text)
+    if received is None:
+        refusal = await message.reply(
             screens.date_refused(tr, "format"), reply_markup=staff_views.force_reply(tr)
         )
+        await _prompted(state, refusal)
         return
     problem = received_problem(target, received, now)
     if problem is not None:
         opened = tr.date(target.consultation.opens_at, target.consultation.timezone)
-        await message.reply(
+        refusal = await message.reply(
             screens.date_refused(tr, problem, opened), reply_markup=staff_views.force_reply(tr)
         )
+        await _prompted(state, refusal)
         return
     await state.update_data(received=received.isoformat())
     await state.set_state(Adding.confirming)
     data = await state.get_data()
     screen = screens.preview(tr, data, target.consultation, target.section, received, data["key"])
     await message.reply(screen.text, reply_markup=screen.markup)
+
+
+async def _report_published(
+    session: AsyncSession, consultation: Consultation, tr: Translator
+) -> str | None:
+    """Why nothing can be added to the consultation (its report is published), or None."""
+    report = await ReportRepository(session).of(consultation.id)
+    if report is None or report.published_at is None:
+        return None
+    return screens.report_published(tr, tr.date(report.published_at, consultation.timezone))
+
+
+# The /add prompts a staff member may reply to, newest last (a few: older ones still work).
+MAX_PROMPTS = 10
+
+
+async def _prompted(state: FSMContext, prompt: Message) -> None:
+    """Remember a message of the bot that asks for a typed reply in this registration."""
+    prompts = (await state.get_data()).get("prompts", [])
+    await state.update_data(prompts=[*prompts, prompt.message_id][-MAX_PROMPTS:])
+
+
+async def for_add(message: Message, state: FSMContext) -> bool:
+    """A message for the registration in progress: one that replies to nothing, or to one
+    of its prompts. A reply to anything else (a card, another prompt) is left to the next
+    routers: the staff router applies it to its card."""
+    replied = message.reply_to_message
+    if replied is None:
+        return True
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return True  # in a forum topic every message "replies" to the topic's first one
+    return replied.message_id in (await state.get_data()).get("prompts", [])
 
 
 def _valid(data: AddCb) -> bool:
@@ -301,10 +366,13 @@ def _where(query: CallbackQuery) -> tuple[int, int | None]:
     return message.chat.id, thread if thread and message.is_topic_message else None
 
 
-async def _ask(bot: Bot, where: tuple[int, int | None], text: str, tr: Translator) -> None:
-    await bot.send_message(
+async def _ask(
+    bot: Bot, where: tuple[int, int | None], text: str, tr: Translator, state: FSMContext
+) -> None:
+    prompt = await bot.send_message(
         where[0], text, message_thread_id=where[1], reply_markup=staff_views.force_reply(tr)
     )
+    await _prompted(state, prompt)
 
 
 async def _send(bot: Bot, where: tuple[int, int | None], screen: Screen) -> None:
@@ -322,7 +390,7 @@ def build() -> Router:
     adding = StateFilter(*Adding.__all_states__)
     router.message.register(cancel, Command("cancel"), adding)
     typing = StateFilter(Adding.text, Adding.author, Adding.organisation, Adding.date)
-    router.message.register(on_text, typing, F.text, ~F.text.startswith("/"))
+    router.message.register(on_text, typing, F.text, ~F.text.startswith("/"), for_add)
     return router
 
 

@@ -173,9 +173,11 @@ def preview(
     ]
     if data.get("organisation"):
         lines.append(tr("🏢 Organisation: %(name)s", name=person_name(data["organisation"])))
+        # The report names the organisation even when no person signed.
+        lines.append(tr("Its name appears in the published report."))
     lines.append(
         tr(
-            "📨 Received by %(channel)s on %(date)s",
+            "📨 Received (%(channel)s) on %(date)s",
             channel=channel_label(tr, SubmissionChannel(data["channel"])),
             date=received.strftime("%d.%m.%Y"),
         )
@@ -191,6 +193,14 @@ def preview(
 def saved(tr: Translator, submission: Submission) -> str:
     return tr(
         "✅ Registered as № %(number)s; its card follows.", number=submission.public_number or ""
+    )
+
+
+def report_published(tr: Translator, published: str) -> str:
+    return tr(
+        "The report of this consultation was published on %(date)s: nothing can be added "
+        "to it any more.",
+        date=published,
     )
 
 

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from aiogram.types import ForceReply, InlineKeyboardMarkup
 
-from bot.export.common import channel_label, stakeholder_label
-from bot.export.report import Review, checklist
+from bot.export.common import (
+    AmbiguousSlug,
+    ExportError,
+    NoReport,
+    UnknownConsultation,
+    channel_label,
+    stakeholder_label,
+)
+from bot.export.report import ReportPublished, Review, WithdrawnConsultation, checklist
 from bot.i18n import Translator
 from bot.plan import pick
+from bot.publication import Withdrawn
 from bot.staff import PROMPT_MINUTES
 from bot.telegram_text import fit, in_messages, person, person_name
 from handlers.keyboards import (
@@ -117,7 +126,7 @@ def card(
         who.append(
             tr(
                 "✉️ Not from Telegram: an answer or decision is recorded here, not sent; "
-                "the author is answered by %(channel)s.",
+                "the author is answered the way they wrote (%(channel)s).",
                 channel=channel_label(tr, submission.channel),
             )
         )
@@ -160,7 +169,7 @@ def received_elsewhere(submission: Submission) -> bool:
 
 def _received_line(tr: Translator, submission: Submission, zone: str) -> str:
     line = tr(
-        "📨 Received by %(channel)s on %(date)s",
+        "📨 Received (%(channel)s) on %(date)s",
         channel=channel_label(tr, submission.channel),
         date=tr.date(submission.received_at, zone),
     )
@@ -243,22 +252,82 @@ def _card_keyboard(
 
 def ask_for_text(tr: Translator, submission: Submission, act: StaffAct, staff_name: str) -> Screen:
     number = submission.public_number or ""
-    if act is StaffAct.ANSWER:
+    name = person_name(staff_name)
+    if received_elsewhere(submission):
+        # No resident to send it to: the author is answered by the way they wrote.
+        channel = channel_label(tr, submission.channel)
+        if act is StaffAct.ANSWER:
+            text = tr(
+                "✍️ %(name)s, reply to this message with the answer to № %(number)s. It is "
+                "recorded for the report, not sent: the author wrote by another way (%(channel)s). "
+                "/cancel stops.",
+                name=name,
+                number=number,
+                channel=channel,
+            )
+        else:
+            text = tr(
+                "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on "
+                "№ %(number)s. It is recorded for the report, not sent: the author wrote by "
+                "another way (%(channel)s). /cancel stops.",
+                name=name,
+                number=number,
+                decision=status_label(tr, SubmissionStatus(act.value)),
+                channel=channel,
+            )
+    elif act is StaffAct.ANSWER:
         text = tr(
             "✍️ %(name)s, reply to this message with the answer to № %(number)s. "
             "The resident gets it in their language as you write it. /cancel stops.",
-            name=person_name(staff_name),
+            name=name,
             number=number,
         )
     else:
         text = tr(
             "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on "
             "№ %(number)s. The resident gets the decision with your reason. /cancel stops.",
-            name=person_name(staff_name),
+            name=name,
             number=number,
             decision=status_label(tr, SubmissionStatus(act.value)),
         )
     return Screen(text, None)
+
+
+def report_refusal(tr: Translator, error: ExportError) -> str:
+    """Why there is no report to show, make or publish, in the staff chat's language."""
+    if isinstance(error, UnknownConsultation):
+        return tr("No consultation has the slug «%(slug)s».", slug=html(error.slug))
+    if isinstance(error, ReportPublished):
+        return report_published(tr, error.at, error.zone)
+    if isinstance(error, WithdrawnConsultation | Withdrawn):
+        return tr(
+            "The consultation «%(slug)s» was withdrawn: it has no report.", slug=html(error.slug)
+        )
+    if isinstance(error, NoReport):
+        return tr("The general channel is not a consultation and has no report; /export it.")
+    if isinstance(error, AmbiguousSlug):
+        return tr(
+            "A consultation has the slug of the general channel: give it another slug in its "
+            "file, then try again."
+        )
+    return tr("This cannot be made: %(reason)s", reason=html(str(error)))
+
+
+def in_published_report(tr: Translator, published: datetime, zone: str) -> str:
+    return tr(
+        "The report on this consultation was published on %(when)s: its decisions and "
+        "answers are part of it and no longer change.",
+        when=tr.datetime(published, zone),
+    )
+
+
+def report_published(tr: Translator, published: datetime, zone: str) -> str:
+    """Why a published report's review and signatures no longer change."""
+    return tr(
+        "The report on this consultation was published on %(when)s: it is a public "
+        "document now, and its review and signatures no longer change.",
+        when=tr.datetime(published, zone),
+    )
 
 
 def force_reply(tr: Translator) -> ForceReply:

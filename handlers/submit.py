@@ -276,13 +276,24 @@ async def organisation_kind(
     if current is None:
         return
     draft, _ = current
-    if draft.key != callback_data.key or not draft.signed:
+    kind = _organisation_kind(callback_data.kind)
+    if draft.key != callback_data.key or not draft.signed or kind is None:
+        # A button of another draft, or forged data: nothing to do with this draft.
         await show(query, screens.draft_gone(tr))
         return
-    draft.stakeholder = StakeholderKind(callback_data.kind).value
+    draft.stakeholder = kind.value
     await state.set_data(draft.to_state())
     await state.set_state(Drafting.organisation)
     await show(query, screens.ask_organisation(tr, draft))
+
+
+def _organisation_kind(value: str) -> StakeholderKind | None:
+    """The kind of organisation a button names; None for anything the buttons never offer."""
+    try:
+        kind = StakeholderKind(value)
+    except ValueError:
+        return None
+    return None if kind is StakeholderKind.INDIVIDUAL else kind
 
 
 async def write_organisation(

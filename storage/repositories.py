@@ -537,6 +537,20 @@ class NoticeRepository:
         )
         return rows.all()
 
+    async def cancel_report_of(self, consultation_id: int) -> None:
+        """The consultation's published report, not yet sent (or not to everyone), is sent
+        no further."""
+        await self.session.execute(
+            update(Notice)
+            .where(
+                Notice.consultation_id == consultation_id,
+                Notice.kind == NoticeKind.REPORT,
+                Notice.status.in_((NoticeStatus.PLANNED, NoticeStatus.SENDING)),
+            )
+            .values(status=NoticeStatus.CANCELLED)
+            .execution_options(synchronize_session="fetch")
+        )
+
     async def planned(self) -> Sequence[Notice]:
         rows = await self.session.scalars(
             select(Notice).where(Notice.status == NoticeStatus.PLANNED).order_by(Notice.due_at)

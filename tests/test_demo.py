@@ -214,6 +214,58 @@ def test_the_staff_demo_closes_the_loop(language: str) -> None:
     assert "Traceback" not in errors + demo.output
 
 
+@pytest.mark.parametrize("language", ["bg", "en"])
+def test_the_staff_demo_publishes_the_report_of_a_closed_consultation(language: str) -> None:
+    # Kazanlak's consultation is closed; what it received by e-mail and at a meeting waits.
+    demo = DemoTerminal("--staff", "--language", language)
+    folder = None
+    try:
+        folder = Path(demo.expect(r"Files the bot sends are saved in (\S+)").group(1))
+        demo.run(":help")
+        cards = {int(n): b for n, b in BLOCK_RE.findall(demo.output) if b.startswith("📥 №")}
+        [proposal] = [n for n, b in cards.items() if "дуалното обучение" in b]
+        [question] = [n for n, b in cards.items() if "спортната зала" in b]
+        assert OFFLINE[language] in cards[proposal]
+
+        asked = demo.run(f">{_button(demo.latest(proposal), '✅')}@{proposal}")
+        prompt = int(re.search(r"^\[bot #(\d+)[^\]\n]*\] ✍️", asked, re.MULTILINE).group(1))
+        assert NOT_SENT[language] in asked, "nobody to send it to: the prompt says so"
+        demo.run(f":reply {prompt} {REASON[language]}")
+        demo.run(f":reply {question} {ANSWER[language]}")
+
+        listing = _first_message(demo.run("/report"))
+        title = KAZANLAK[language]
+        checklist = _first_message(demo.run(f">{_button(demo.latest(listing), title)}@{listing}"))
+        shown = demo.run(f">{_button(demo.latest(checklist), 'DOCX')}@{checklist}")
+        draft = Path(re.search(r"\[document: \S+, \d+ bytes\] saved as (\S+)", shown)[1])
+        assert draft.parent == folder and draft.name.endswith("-DRAFT.docx")
+
+        closed = _first_message(demo.run(f">{_button(demo.latest(checklist), '🔒')}@{checklist}"))
+        confirm = _first_message(demo.run(f">{_button(demo.latest(closed), '📢')}@{closed}"))
+        published = demo.run(f">{_button(demo.latest(confirm), '✅')}@{confirm}")
+        assert "📢" in published and title in published
+        again = demo.run(f">{_button(demo.latest(closed), '📢')}@{closed}")
+        assert ALREADY[language] in again
+
+        shown = demo.run(f">{_button(demo.latest(closed), 'DOCX')}@{closed}")
+        final = Path(re.search(r"\[document: \S+, \d+ bytes\] saved as (\S+)", shown)[1])
+        assert final.parent == folder and "DRAFT" not in final.name
+        code, errors = demo.finish()
+    finally:
+        if demo.process.poll() is None:
+            demo.process.kill()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    assert code == 0, errors
+    assert "Traceback" not in errors + demo.output
+
+
+KAZANLAK = {"bg": "План за интегрирано развитие", "en": "Integrated Development Plan"}
+OFFLINE = {"bg": "Получено (имейл)", "en": "Received (e-mail)"}
+NOT_SENT = {"bg": "не се изпращат", "en": "not sent"}
+ALREADY = {"bg": "вече е публикувана", "en": "already published"}
+
+
 ANSWER = {
     "bg": "Благодарим! Ще го обсъдим на заседанието.",
     "en": "Thank you! We will discuss it at the meeting.",

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from docx import Document
 from openpyxl import load_workbook
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -49,6 +49,7 @@ from storage.models import (
     Resident,
     Section,
     Submission,
+    SubmissionChannel,
     SubmissionKind,
     SubmissionStatus,
 )
@@ -690,6 +691,22 @@ async def test_stats(factory, sample: Sample, catalogs: Catalogs) -> None:
     assert general.total == 1 and general.timezone == "UTC"
     assert general.per_day == [(date(2024, 6, 1), 1)]
     assert stats_chart(general, en).startswith(b"\x89PNG")
+
+
+async def test_a_letter_counts_on_the_day_it_was_received(factory, sample: Sample) -> None:
+    letter = await submit(factory, "Предложение, получено с писмо на 3 юни.", at=SENT)
+    async with factory.begin() as session:
+        await session.execute(
+            update(Submission)
+            .where(Submission.id == letter.id)
+            .values(
+                channel=SubmissionChannel.LETTER,
+                received_at=datetime(2024, 6, 3, 9, tzinfo=UTC),
+                created_at=datetime(2024, 6, 20, 9, tzinfo=UTC),  # registered weeks later
+            )
+        )
+        stats = await consultation_stats(session, SLUG)
+    assert (date(2024, 6, 3), 1) in stats.per_day and stats.per_day[-1][0] == date(2024, 6, 4)
 
 
 def test_stats_text_escapes_and_stays_short(catalogs: Catalogs) -> None:

@@ -8,19 +8,25 @@ bot killed in the middle of sending sends the rest after its restart."""
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from docx import Document
 from sqlalchemy import select
 
 from bot.config import Settings
+from bot.content import withdraw
+from bot.export import report
 from bot.notify.sender import SendLimits
+from bot.publication import publish
 from bot.sandbox import SentMessage, SimChat, SimUser, TelegramStandIn
 from storage.database import create_engine, create_session_factory
 from storage.models import (
+    Audience,
     Consultation,
     ConsultationReport,
     Delivery,
@@ -34,7 +40,7 @@ from storage.models import (
     SubmissionKind,
     SubmissionStatus,
 )
-from storage.repositories import ReportRepository
+from storage.repositories import NoticeRepository, ReportRepository
 from tests.conftest import EXAMPLES, NOW, Chat, RunningBot, load_examples, migrate
 from tests.processes import civicbot, environment, finish, polling
 from tests.test_staff import ask, propose
@@ -278,6 +284,17 @@ async def test_published_from_the_staff_chat_each_gets_their_own_outcome_once(
     await standin.wait_idle()
     sent_since = [r for r in standin.requests[count:] if r.params.get("chat_id") != desk.chat.id]
     assert [r for r in sent_since if r.method in ("sendMessage", "sendDocument")] == []
+
+    # The published decisions no longer change: a card's buttons say why.
+    [card] = [m for m in standin.messages(desk.chat) if m.text.startswith(f"📥 № {second}")][-1:]
+    for label in ("◐", "💬", "🚫"):
+        pressed = next(b.text for b in card.flat_buttons if b.text.startswith(label))
+        query = standin.press(desk.user, card, text=pressed, chat=desk.chat)
+        alert = await standin.wait_callback_answer(query)
+        assert alert.text and alert.text.startswith("Справката по тази консултация е публикувана")
+    async with running_bot.app.session_factory() as session:
+        kept = await session.scalar(select(Submission).where(Submission.public_number == second))
+    assert kept is not None and kept.status is SubmissionStatus.REJECTED
 
 
 async def test_a_draft_is_not_published_and_nothing_is_sent(
@@ -534,3 +551,176 @@ async def test_published_from_the_command_line_and_killed_mid_sending(
         f"twice; {time.monotonic() - started:.1f} s in all"
     )
     assert standin.invalid_requests == []
+
+
+# --- what a published report no longer lets happen, and what it never holds up ----------
+
+
+async def broadcast_to_everyone(running_bot: RunningBot, text: str) -> None:
+    """A broadcast confirmed after the report was published, as staff confirm one."""
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory.begin() as session:
+        notice = Notice(
+            kind=NoticeKind.BROADCAST,
+            offset_key="after-the-report",
+            audience=Audience.EVERYONE,
+            due_at=AFTER,
+            status=NoticeStatus.SENDING,
+            text=text,
+            created_by="Мария",
+        )
+        session.add(notice)
+        await session.flush()
+        await NoticeRepository(session).address(notice)
+    running_bot.app.notifier.wake()
+
+
+async def test_a_report_withdrawn_before_it_went_out_is_cancelled_and_holds_up_nothing(
+    resident, running_bot: RunningBot, standin: TelegramStandIn, clock: Clock
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    await propose(ana, "A co-working space in the old tobacco warehouse, please.")
+    clock.now = AFTER
+    await decide_everything(running_bot)
+    assert running_bot.app is not None
+    # Published, then withdrawn by an administrator before the notifier's next round.
+    async with running_bot.app.session_factory.begin() as session:
+        await publish(session, STRATEGY, "Мария", AFTER)
+        assert await withdraw(session, STRATEGY, running_bot.settings)
+
+    await broadcast_to_everyone(running_bot, "The town hall is closed on Monday.")
+    await standin.wait_for(
+        lambda: any("closed on Monday" in m.text for m in standin.messages(ana.user)), 10
+    )
+    notice = await report_notice(running_bot)
+    assert notice is not None and notice.status is NoticeStatus.CANCELLED
+    await standin.wait_idle()
+    assert report_messages(standin, ana, "The report on the consultation") == []
+    assert documents(standin, ana) == []
+
+
+async def test_a_report_file_that_cannot_be_made_waits_and_holds_up_nothing(
+    resident,
+    desk: Desk,
+    running_bot: RunningBot,
+    standin: TelegramStandIn,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    text = "A co-working space in the old tobacco warehouse, please."
+    await propose(ana, text)
+    clock.now = AFTER
+    await decide_everything(running_bot)
+    assert running_bot.app is not None
+    sender = running_bot.app.notifier.sender
+    make_file = sender.report_file
+
+    async def broken(slug: str) -> tuple[bytes, str]:
+        raise RuntimeError(f"the disk is full while writing {text!r}")
+
+    sender.report_file = broken
+    formats = await desk.publish_button()
+    confirmation = await desk.press(formats, "📢 Публикуване на справката")
+    await desk.press(confirmation, "✅ Публикуване и изпращане до 1 жител")
+
+    await broadcast_to_everyone(running_bot, "The town hall is closed on Monday.")
+    await standin.wait_for(
+        lambda: any("closed on Monday" in m.text for m in standin.messages(ana.user)), 10
+    )
+    notice = await report_notice(running_bot)
+    assert notice is not None and notice.status is NoticeStatus.SENDING
+    assert report_messages(standin, ana, "The report on the consultation") == []
+    assert "could not be made (RuntimeError)" in caplog.text
+    assert text not in caplog.text  # what residents wrote stays out of the log
+
+    sender.report_file = make_file  # the disk has room again: the next round sends it
+    running_bot.app.notifier.wake()
+    await sent_out(running_bot, standin)
+    assert len(report_messages(standin, ana, "The report on the consultation")) == 1
+    assert len(documents(standin, ana)) == 1
+
+
+async def test_a_batch_whose_outcomes_could_not_be_read_is_sent_in_the_next_round(
+    resident, desk: Desk, running_bot: RunningBot, standin: TelegramStandIn, clock: Clock
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    await propose(ana, "A co-working space in the old tobacco warehouse, please.")
+    clock.now = AFTER
+    await decide_everything(running_bot)
+    assert running_bot.app is not None
+    sender = running_bot.app.notifier.sender
+    load = sender._load_outcomes
+    failed = asyncio.Event()
+
+    async def fails_once(broadcast, resident_ids):  # the database went away a moment
+        sender._load_outcomes = load
+        failed.set()
+        raise ConnectionError("the database went away")
+
+    sender._load_outcomes = fails_once  # type: ignore[method-assign]
+    formats = await desk.publish_button()
+    confirmation = await desk.press(formats, "📢 Публикуване на справката")
+    await desk.press(confirmation, "✅ Публикуване и изпращане до 1 жител")
+    await asyncio.wait_for(failed.wait(), 10)
+    await asyncio.sleep(0.2)
+    running_bot.app.notifier.wake()  # the next tick
+    await sent_out(running_bot, standin)
+    assert len(report_messages(standin, ana, "The report on the consultation")) == 1
+    assert len(documents(standin, ana)) == 1
+
+
+def docx_text(data: bytes) -> list[str]:
+    document = Document(io.BytesIO(data))
+    lines = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        lines += [cell.text for row in table.rows for cell in row.cells]
+    return lines
+
+
+async def test_a_published_report_no_longer_changes(
+    resident, desk: Desk, running_bot: RunningBot, standin: TelegramStandIn, clock: Clock
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    await propose(ana, "A co-working space in the old tobacco warehouse, please.")
+    clock.now = AFTER
+    await decide_everything(running_bot)
+    assert running_bot.app is not None
+    await desk.say(f"/report {STRATEGY} prepared Мария Петрова")
+    await standin.wait_idle()  # and the checklist after it
+    formats = await desk.publish_button()
+    confirmation = await desk.press(formats, "📢 Публикуване на справката")
+    await desk.press(confirmation, "✅ Публикуване и изпращане до 1 жител")
+    await sent_out(running_bot, standin)
+    [received] = documents(standin, ana)
+    async with running_bot.app.session_factory() as session:
+        before = await session.scalar(select(ConsultationReport))
+    assert before is not None and before.published_at == AFTER
+
+    # Weeks later: neither its signatures nor its review change.
+    clock.now = AFTER + timedelta(days=40)
+    for command in (f"/report {STRATEGY} approved Иван Иванов", f"/report {STRATEGY} prepared X"):
+        refusal = await desk.say(command)
+        await standin.wait_idle()
+        assert refusal.text.startswith(
+            "Справката по тази консултация е публикувана на 25 юни 2024"
+        ), refusal.text
+        assert "прегледът и подписите в нея не се променят" in refusal.text
+    async with running_bot.app.session_factory() as session:
+        with pytest.raises(report.ReportPublished):
+            await report.close_review(session, STRATEGY, "Иван", clock.now)
+    async with running_bot.app.session_factory() as session:
+        after = await session.scalar(select(ConsultationReport))
+    assert after is not None
+    assert (after.prepared_by, after.approved_by, after.approved_at, after.review_closed_at) == (
+        "Мария Петрова",
+        None,
+        None,
+        before.review_closed_at,
+    )
+
+    # The file a later round (after a restart) sends is the report as it was published.
+    data, filename = await running_bot.app.notifier._report_file(STRATEGY)
+    assert filename == REPORT_FILE
+    assert received.document is not None
+    assert docx_text(data) == docx_text(received.document)

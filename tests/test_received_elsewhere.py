@@ -365,9 +365,173 @@ def test_the_card_of_an_anonymous_letter_says_it_is_answered_elsewhere() -> None
         created_at=datetime(2024, 6, 1, 9, tzinfo=UTC),
     )
     card = staff_views.card(en, letter, None, None, None)
-    assert "📨 Received by letter on 28 May 2024 · registered by" in card.text
+    assert "📨 Received (letter) on 28 May 2024 · registered by" in card.text
     assert "🙈 Anonymous to the public" in card.text
     assert "erased" not in card.text, "nobody erased anything: it came by post"
-    assert "answered by letter" in card.text
+    assert "answered the way they wrote (letter)" in card.text
     labels = [button.text for row in card.markup.inline_keyboard for button in row]
     assert not any("Block" in label for label in labels), "there is no sender to block"
+
+
+# --- review findings: replies to other prompts, published reports, growing files ----
+
+SLUG = "stara-zagora-pid-strategy"
+
+
+async def _publish_report(running_bot: RunningBot) -> None:
+    from datetime import UTC, datetime
+
+    from storage.repositories import ConsultationRepository, ReportRepository
+
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        consultation = await ConsultationRepository(session).by_slug(SLUG)
+        assert consultation is not None
+        when = datetime(2024, 6, 1, 10, tzinfo=UTC)
+        assert await ReportRepository(session).mark_published(consultation.id, "Мария", when)
+        await session.commit()
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_add_leaves_a_reply_to_a_card_prompt_to_its_card(
+    maria: Staff, running_bot: RunningBot, resident
+) -> None:
+    from tests.test_staff import arrived, inbox, propose
+
+    ana = resident("Ana", language_code="en")
+    number = await propose(ana)
+    card = await maria.card_of(number)
+    await maria.say("/add")
+    await tap(maria, "entrepreneurship")
+    await tap(maria, "3.1.")
+    await tap(maria, "💡")
+    ask_text = maria.messages[-1]
+    assert "with its text as received" in ask_text.text
+    prompt = await maria.prompt(card, next(b.text for b in card.flat_buttons if "💬" in b.text))
+    before = len(inbox(ana))
+    saved = await maria.reply(prompt, "The station area is in the plan for 2025.")
+    assert saved.text.startswith(f"Saved for № {number}"), saved.text
+    [answer] = await arrived(ana, before)
+    assert "The station area is in the plan for 2025." in answer.text
+    [submission] = await stored_submissions(running_bot.settings)
+    assert submission.answer == "The station area is in the plan for 2025."
+    # The registration still waits for its text, as a reply to its prompt.
+    ask_author = await maria.reply(ask_text, TEXT)
+    assert "author's name" in ask_author.text
+    await answer_prompt(maria, "Иван Петров")
+    await tap(maria, "NGO")
+    await answer_prompt(maria, "Сдружение „Зелен град“")
+    await tap(maria, "letter")
+    await answer_prompt(maria, "28.05.2024")
+    await tap(maria, "✅")
+    _, letter = await stored_submissions(running_bot.settings)
+    assert letter.text == TEXT and letter.channel is SubmissionChannel.LETTER
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_add_refuses_a_consultation_whose_report_is_published(
+    maria: Staff, running_bot: RunningBot
+) -> None:
+    await add_until_date(maria, "en")
+    await _publish_report(running_bot)  # meanwhile
+    await answer_prompt(maria, "28.05.2024")
+    await tap(maria, "✅")
+    assert "was published on 1 June 2024" in maria.messages[-1].text, maria.messages[-1].text
+    assert await stored_submissions(running_bot.settings) == []
+    await maria.say("/add")
+    await tap(maria, "entrepreneurship")
+    refusal = maria.messages[-1]
+    assert "was published on 1 June 2024" in refusal.text and "nothing can be added" in refusal.text
+    assert not refusal.flat_buttons
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_import_refuses_a_consultation_whose_report_is_published(
+    running_bot: RunningBot, tmp_path, capsys
+) -> None:
+    from bot.received import run_import
+
+    await _publish_report(running_bot)
+    path = _csv(tmp_path, GOOD)
+    assert await run_import(running_bot.settings, path, "Мария") == 1
+    err = capsys.readouterr().err
+    assert f"line 2: the report of {SLUG} was published on 01.06.2024" in err, err
+    assert f"line 3: the report of {SLUG}" in err, err
+    assert await stored_submissions(running_bot.settings) == []
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_import_of_a_grown_file_adds_only_its_new_lines(
+    running_bot: RunningBot, tmp_path, capsys
+) -> None:
+    from bot.received import run_import
+
+    path = _csv(tmp_path, GOOD[:2])
+    assert await run_import(running_bot.settings, path, "Мария") == 0
+    assert "imported 1 submissions" in capsys.readouterr().out
+    # A line added above the first (which moves it), and its spaces typed differently.
+    grown = [GOOD[0], GOOD[2], GOOD[1].replace(" on the ", "  on the ")]
+    assert await run_import(running_bot.settings, _csv(tmp_path, grown), "Мария") == 0
+    out = capsys.readouterr().out
+    assert "imported 1 submissions" in out and "already imported before: 1 lines" in out, out
+    first, second = await stored_submissions(running_bot.settings)
+    assert first.channel is SubmissionChannel.EMAIL and second.kind is SubmissionKind.QUESTION
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_a_forged_organisation_kind_is_refused_politely(
+    running_bot: RunningBot, resident
+) -> None:
+    ana = resident("Ana")
+    await ana.send("/start stara-zagora-pid-strategy__3-1")
+    await ana.tap(ana.label_starting("💡"))
+    if ana.last.text.startswith("🔒"):
+        await ana.tap(ana.label_starting("✅"))
+    await ana.send(TEXT)
+    await ana.tap(ana.label_starting("👤"))
+    await ana.tap(ana.label_starting("🏢"))
+    data = next(b.value for b in ana.last.flat_buttons if b.value.startswith("og:"))
+    key = data.rsplit(":", 1)[1]
+    for kind in ("fax", "individual"):
+        await ana.tap_data(f"og:{kind}:{key}", ana.last)
+        assert "already sent or cancelled" in ana.text, ana.text
+    assert await stored_submissions(running_bot.settings) == []
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_add_asks_for_the_organisation_skipped_with_an_old_button(
+    maria: Staff, running_bot: RunningBot
+) -> None:
+    await maria.say("/add")
+    await tap(maria, "entrepreneurship")
+    await tap(maria, "3.1.")
+    await tap(maria, "💡")
+    await answer_prompt(maria, TEXT)
+    await answer_prompt(maria, "Иван Петров")
+    stakeholders, individual = _with_button(maria, "individual")
+    await maria.press(stakeholders, individual)  # the screen becomes the channel's
+    channels, letter = _with_button(maria, "letter")
+    data = next(b.value for b in channels.flat_buttons if b.text == letter)
+    # NGO, pressed on an old copy of the stakeholder screen: its name is asked for…
+    await maria.press_data(channels, data.replace(":ch:", ":h:").replace(":letter:", ":ngo:"))
+    assert "organisation's name" in maria.messages[-1].text
+    await maria.press(channels, letter)  # an older screen's button: the name is skipped
+    preview = await answer_prompt(maria, "28.05.2024")
+    assert "Organisation" not in preview.text
+    await tap(maria, "✅")
+    assert "organisation's name" in maria.messages[-1].text
+    assert await stored_submissions(running_bot.settings) == []
+    preview = await answer_prompt(maria, "Сдружение „Зелен град“")
+    assert "🏢 Organisation: " in preview.text and "28.05.2024" in preview.text
+    assert "Its name appears in the published report." in preview.text
+    await tap(maria, "✅")
+    [submission] = await stored_submissions(running_bot.settings)
+    assert submission.stakeholder is StakeholderKind.NGO
+    assert submission.organisation_name == "Сдружение „Зелен град“"
+
+
+@pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
+async def test_add_preview_says_the_organisation_is_published(maria: Staff) -> None:
+    await add_until_date(maria, "en")
+    preview = await answer_prompt(maria, "28.05.2024")
+    assert "Its name appears in the published report." in preview.text

@@ -194,6 +194,7 @@ async def test_the_report_says_what_the_law_asks(factory, sample: Sample, catalo
         status=SubmissionStatus.ANSWERED,
         answer="Ще бъде обсъдено.",
     )
+    unsigned = await submit(factory, "Предложение на фирма, без подпис.", section="4")
     async with factory.begin() as session:
         await session.execute(
             update(Submission)
@@ -203,6 +204,17 @@ async def test_the_report_says_what_the_law_asks(factory, sample: Sample, catalo
                 received_at=datetime(2024, 6, 3, 8, tzinfo=UTC),
                 stakeholder=StakeholderKind.NGO,
                 organisation_name="Сдружение „Зелен град“",
+            )
+        )
+        # Staff registered an e-mail from an organisation no person signed: the
+        # organisation is named all the same (it is public; a person may not be).
+        await session.execute(
+            update(Submission)
+            .where(Submission.id == unsigned.id)
+            .values(
+                channel=SubmissionChannel.EMAIL,
+                stakeholder=StakeholderKind.BUSINESS,
+                organisation_name="Тракия Текстил ООД",
             )
         )
         scope = await report_scope(session, SLUG)
@@ -221,11 +233,13 @@ async def test_the_report_says_what_the_law_asks(factory, sample: Sample, catalo
     assert row[2] == bg("letter")
     assert "Сдружение „Зелен град“" in row[5] and bg("NGO") in row[5]
     assert row[6] == bg("not yet decided"), "answered is no decision"
+    [row] = [r for r in rows if r[0] == unsigned.public_number]
+    assert row[5] == f"{bg('business')}: Тракия Текстил ООД"
     assert "отговорено" not in {r[6] for r in rows if r[3] == "предложение"}
     facts = {p.split(": ", 1)[0]: p.split(": ", 1)[1] for p in text.split("\n") if ": " in p}
-    assert facts[bg("By channel")] == f"Telegram: 5; {bg('letter')}: 1", facts
+    assert facts[bg("By channel")] == f"Telegram: 5; {bg('e-mail')}: 1; {bg('letter')}: 1", facts
     assert bg("Decisions on proposals") in text
-    assert facts[bg("Received in total")] == "6"
+    assert facts[bg("Received in total")] == "7"
     assert f"{bg('Prepared by')}: Иван Петров" in text
     assert f"{bg('Approved by')}: Мария Иванова    24 юни 2024\u202fг." in text
 

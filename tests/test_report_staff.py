@@ -115,6 +115,8 @@ async def test_bad_report_commands_get_a_clear_answer(
 ) -> None:
     [answer] = await _say(maria, "/report nope")
     assert answer.text == "Няма консултация с кратко име «nope»."
+    [answer] = await _say(maria, "/report general")
+    assert answer.text.startswith("Общият канал не е консултация и няма справка")
     [answer] = await _say(maria, f"/report {SLUG} signed Ivan")
     assert answer.text.startswith("Моля, напишете /report SLUG,")
     [answer] = await _say(maria, f"/report {SLUG} prepared")

@@ -112,6 +112,15 @@ class Review:
     published_at: datetime | None
 
 
+class ReportPublished(ExportError):
+    """The report was published: a public document, sent to every participant, that no
+    longer changes (neither its review nor its signatures)."""
+
+    def __init__(self, at: datetime, zone: str) -> None:
+        super().__init__(f"the report was published on {at:%Y-%m-%d %H:%M} UTC")
+        self.at, self.zone = at, zone
+
+
 class ReviewNotClean(ExportError):
     """The review cannot be closed yet: `review.readiness` says what is missing."""
 
@@ -139,8 +148,9 @@ async def review(session: AsyncSession, slug: str, now: datetime) -> Review:
 
 async def close_review(session: AsyncSession, slug: str, by: str, now: datetime) -> Review:
     """Closes the review when nothing is missing (ReviewNotClean otherwise); closing it
-    again records the newer closing."""
+    again records the newer closing. ReportPublished once the report was published."""
     current = await review(session, slug, now)
+    _refuse_if_published(current)
     if not current.readiness.clean:
         raise ReviewNotClean(current)
     await ReportRepository(session).close_review(current.consultation.id, by, now)
@@ -154,14 +164,21 @@ async def sign(
     name: str,
     now: datetime,
 ) -> Review:
-    """Names who prepared or who approved the report (its last block)."""
+    """Names who prepared or who approved the report (its last block); ReportPublished
+    once the report was published."""
     current = await review(session, slug, now)
+    _refuse_if_published(current)
     repository = ReportRepository(session)
     if role == "prepared":
         await repository.set_prepared(current.consultation.id, name)
     else:
         await repository.set_approved(current.consultation.id, name, now)
     return await review(session, slug, now)
+
+
+def _refuse_if_published(current: Review) -> None:
+    if current.published_at is not None:
+        raise ReportPublished(current.published_at, current.consultation.timezone)
 
 
 @dataclass(frozen=True)
@@ -518,15 +535,16 @@ def _author(
     stakeholder: StakeholderKind | None,
     organisation: str | None,
 ) -> str:
-    """The name signed with, and the organisation it speaks for; an anonymous author's
-    organisation is not shown (it could name them)."""
+    """The name signed with, and the organisation it speaks for. An organisation's
+    submission names the organisation even when no person signed it (staff registered
+    it from a letter or an e-mail): an organisation is public, a person may not be."""
     author = author_label(tr, name)
-    if not name:
-        return author
     kind = stakeholder or StakeholderKind.INDIVIDUAL
-    if organisation and organisation.strip():
-        return f"{author} ({stakeholder_label(tr, kind)}: {organisation.strip()})"
-    if kind is not StakeholderKind.INDIVIDUAL:
+    organisation = (organisation or "").strip()
+    if organisation:
+        speaking_for = f"{stakeholder_label(tr, kind)}: {organisation}"
+        return f"{author} ({speaking_for})" if name else speaking_for
+    if name and kind is not StakeholderKind.INDIVIDUAL:
         return f"{author} ({stakeholder_label(tr, kind)})"
     return author
 
@@ -781,7 +799,7 @@ table { border-collapse: collapse; width: 100%; margin-bottom: 1rem; }
 caption { text-align: left; font-weight: bold; font-size: 1.2rem; padding: 1.5rem 0 .4rem; }
 th, td { border: 1px solid #555; padding: .3rem .4rem; vertical-align: top; text-align: left;
   white-space: pre-wrap; overflow-wrap: break-word; }
-td.text { min-width: 16em; }
+td.text { min-width: 16em; width: 30%; } td.reasons { width: 22%; }
 th { background: #e8e8e8; }
 th[scope="row"], td.date { white-space: nowrap; }
 .draft-mark { display: none; }
@@ -843,7 +861,7 @@ def _html(report: Report, output: BinaryIO) -> None:
                 f'<tr><th scope="row">{e(number)}</th><td class="date">{e(received)}</td>'
                 f"<td>{e(channel)}</td><td>{e(kind)}</td>"
                 f'<td class="text">{e(text)}</td><td>{e(author)}</td>'
-                f"<td>{e(decision)}</td><td>{e(reasons)}</td></tr>"
+                f'<td>{e(decision)}</td><td class="reasons">{e(reasons)}</td></tr>'
             )
         parts.append("</tbody></table>")
     parts.append('<dl class="facts signatures">')
@@ -859,6 +877,7 @@ __all__ = [
     "REPORT_FORMATS",
     "Readiness",
     "ReportFormat",
+    "ReportPublished",
     "Review",
     "ReviewNotClean",
     "WithdrawnConsultation",

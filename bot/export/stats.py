@@ -140,12 +140,13 @@ async def consultation_stats(session: AsyncSession, slug: str) -> ConsultationSt
 
 
 async def _per_day(session: AsyncSession, scope: Scope) -> list[tuple[date, int]]:
-    # Local days differ from UTC days, and SQLite knows no time zones: the times are
-    # read in chunks and counted here, which keeps memory flat however many there are.
+    # By the day each was received: a letter counts on the day it arrived, not the day
+    # staff registered it. Local days differ from UTC days, and SQLite knows no time
+    # zones: the times are read in chunks and counted here, which keeps memory flat.
     zone = ZoneInfo(scope.zone)
     days: Counter[date] = Counter()
     times = await session.stream_scalars(
-        select(Submission.created_at)
+        select(Submission.received_at)
         .where(scope.where(), Submission.status != SubmissionStatus.SPAM)
         .execution_options(yield_per=5000)
     )

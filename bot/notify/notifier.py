@@ -33,7 +33,7 @@ from bot.notify.messages import progress_text
 from bot.notify.outbox import CardRenderer, OutboxWorker, deliver_forever
 from bot.notify.sender import Progress, Sender, SendLimits
 from bot.privacy import RetentionResult, apply_retention
-from storage.models import Consultation, Notice, NoticeStatus
+from storage.models import Consultation, ConsultationReport, Notice, NoticeStatus
 from storage.repositories import (
     DeliveryRepository,
     LeaseRepository,
@@ -150,10 +150,22 @@ class Notifier:
 
     async def _report_file(self, slug: str) -> tuple[bytes, str]:
         """The published report, attached to its notice: DOCX, the format an official
-        prints and signs, in the consultation's original language."""
+        prints and signs, in the consultation's original language. Made as of its
+        publication, so that every round (after a restart too) sends the same report."""
+        async with self.session_factory() as session:
+            published_at = await session.scalar(
+                select(ConsultationReport.published_at)
+                .join(Consultation, Consultation.id == ConsultationReport.consultation_id)
+                .where(Consultation.slug == slug)
+            )
         output = io.BytesIO()
         await consultation_report(
-            self.session_factory, slug, "docx", output, self.catalogs, now=self.clock()
+            self.session_factory,
+            slug,
+            "docx",
+            output,
+            self.catalogs,
+            now=published_at or self.clock(),
         )
         return output.getvalue(), f"{slug}-report.docx"
 
@@ -273,7 +285,10 @@ class Notifier:
         for notice_id in notice_ids:
             if self.sender.stopping:
                 return
-            await self.sender.send(notice_id, await self._progress_reporter(notice_id))
+            try:
+                await self.sender.send(notice_id, await self._progress_reporter(notice_id))
+            except Exception:  # one notice that fails holds up none after it
+                log.exception("sending notice %s failed; retrying at the next tick", notice_id)
 
     async def _progress_reporter(self, notice_id: int) -> Callable[[Progress], object] | None:
         async with self.session_factory() as session:

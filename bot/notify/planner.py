@@ -101,6 +101,9 @@ async def sync(
     for key, notice in existing.items():
         if key not in wanted and notice.status is NoticeStatus.PLANNED:
             notice.status = NoticeStatus.CANCELLED
+    if consultation.status is ConsultationStatus.WITHDRAWN:
+        # Its published report too: residents no longer see the consultation.
+        await notices.cancel_report_of(consultation.id)
     await session.flush()
 
 

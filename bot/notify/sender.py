@@ -9,13 +9,15 @@ Three kinds of task share a broadcast, so the workers never wait for the databas
   seconds, and at once when `unrecorded` outcomes are waiting.
 
 Crash safety: a delivery is committed as "sending" before its message goes out. Each
-message takes one of `max_doubled_by_a_kill` places (workers + unrecorded: 24) before it
-goes out and gives it back only once its outcome is committed, so Telegram never has more
-than 24 messages the database does not know were sent; a worker waits for the recorder
-rather than send a 25th. Killed at any moment, the sender sends every undelivered message
-once after a restart, and only those 24 at most may arrive twice (claimed deliveries
-whose message had not gone out are sent once). Stopped, it finishes the messages on their
-way and gives back to "pending" what it claimed and did not send.
+delivery takes one of `max_doubled_by_a_kill` places (workers + unrecorded: 24) before its
+message goes out and gives it back only once its outcome is committed, so Telegram never
+has more than 24 deliveries the database does not know were sent; a worker waits for the
+recorder rather than start a 25th. Killed at any moment, the sender sends every
+undelivered message once after a restart, and only those 24 deliveries at most may arrive
+twice (claimed deliveries whose message had not gone out are sent once). A delivery of
+the published report is two messages (the resident's, then the file): up to 48 messages.
+Stopped, it finishes the messages on their way and gives back to "pending" what it
+claimed and did not send.
 
 A failure after which Telegram may have delivered (a 500, a lost answer) is tried once
 more only, and the delivery is counted as uncertain rather than sent: a resident gets a
@@ -39,6 +41,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.export.report import WithdrawnConsultation
 from bot.i18n import Catalogs, Translator
 from bot.metrics import Metrics
 from bot.notify import messages
@@ -46,6 +49,7 @@ from bot.notify.verdict import AMBIGUOUS_LIMIT, Verdict, verdict
 from bot.updates import with_retries
 from storage.models import (
     Consultation,
+    ConsultationStatus,
     Delivery,
     DeliveryStatus,
     Notice,
@@ -72,9 +76,11 @@ class SendLimits:
 
     @property
     def max_doubled_by_a_kill(self) -> int:
-        """The most messages Telegram may have while the database does not know they were
-        sent (on their way, or answered and not yet recorded): after a kill, at most this
-        many arrive twice."""
+        """The most deliveries Telegram may have while the database does not know they
+        were sent (on their way, or answered and not yet recorded): after a kill, at most
+        this many arrive twice. A delivery is one message, or two for the published report
+        (the resident's message and the file after it, under one place): at most twice as
+        many messages then, 48 with the defaults."""
         return self.workers + self.unrecorded
 
 
@@ -302,10 +308,32 @@ class Sender:
             every=self.limits.record_every,
         )
         broadcast = _Broadcast(notice, consultation, me.username, progress, recorder)
+        if notice.kind is NoticeKind.REPORT and (
+            consultation is None or consultation.status is ConsultationStatus.WITHDRAWN
+        ):
+            # Withdrawn since it was published: residents no longer see the consultation.
+            await self._cancel(notice_id)
+            return progress
         if notice.kind is NoticeKind.REPORT and consultation is not None and progress.left:
             if self.report_file is not None:
-                # Made once per round, as the database has it now (the report is final).
-                broadcast.document = Attachment(*await self.report_file(consultation.slug))
+                # Made once per round, as it was published (the report is final).
+                try:
+                    broadcast.document = Attachment(*await self.report_file(consultation.slug))
+                except WithdrawnConsultation:  # withdrawn a moment ago
+                    await self._cancel(notice_id)
+                    return progress
+                except Exception as error:
+                    # Sent without its file, the report would never reach anyone: the
+                    # notice waits for the next round, and the notices after it go out.
+                    # The error's type only: its text may quote what residents wrote.
+                    log.error(
+                        "the report file of %s could not be made (%s): its notice %s "
+                        "waits for the next round",
+                        consultation.slug,
+                        type(error).__name__,
+                        notice_id,
+                    )
+                    return progress
         self._broadcast = broadcast
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -344,11 +372,13 @@ class Sender:
                 )
                 if not batch:
                     return
+                # Committed as "sending": given back to "pending" if anything fails before
+                # their messages go out (loading their outcomes, say).
+                broadcast.unsent.update(delivery.id for delivery, _ in batch)
                 if broadcast.notice.kind is NoticeKind.REPORT:
                     await self._load_outcomes(broadcast, [resident.id for _, resident in batch])
                 broadcast.claim_more.clear()
                 for delivery, resident in batch:
-                    broadcast.unsent.add(delivery.id)
                     broadcast.queue.put_nowait((delivery, resident))
                 if self._stopping:
                     return
@@ -542,6 +572,14 @@ class Sender:
         if len(self._last_to_chat) > 10_000:  # forget chats not written to in the last second
             horizon = time.monotonic() - self.limits.per_chat_seconds
             self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > horizon}
+
+    async def _cancel(self, notice_id: int) -> None:
+        async with self.session_factory.begin() as session:
+            await session.execute(
+                update(Notice)
+                .where(Notice.id == notice_id)
+                .values(status=NoticeStatus.CANCELLED, finished_at=self.clock())
+            )
 
     async def _finish(self, notice_id: int) -> None:
         async with self.session_factory.begin() as session:
