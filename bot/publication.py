@@ -19,6 +19,7 @@ from bot.export.report import Readiness, checklist, readiness
 from bot.i18n import Translator
 from storage.models import (
     Audience,
+    Consultation,
     ConsultationStatus,
     Notice,
     NoticeKind,
@@ -54,8 +55,9 @@ class Published:
     timezone: str  # the consultation's, for saying when
 
 
-async def publish(session: AsyncSession, slug: str, by: str, now: datetime) -> Published:
-    """Publish the report of `slug` (in the caller's transaction, which commits it).
+async def check(session: AsyncSession, slug: str, now: datetime) -> Consultation:
+    """What publishing the report of `slug` would refuse, writing nothing: the
+    consultation, when it can be published.
 
     Raises UnknownConsultation / NoReport / Withdrawn (ExportError), AlreadyPublished
     (nothing is sent again), or NotFinal (nothing is sent).
@@ -64,14 +66,30 @@ async def publish(session: AsyncSession, slug: str, by: str, now: datetime) -> P
     consultation = scope.consultation
     if consultation is not None and consultation.status is ConsultationStatus.WITHDRAWN:
         raise Withdrawn(slug)
-    reports = ReportRepository(session)
     # Said before readiness: a published report stays published even if a decision was
     # changed since.
-    await _refuse_if_published(reports, scope.consultation.id if consultation else None)
+    await _refuse_if_published(ReportRepository(session), consultation.id if consultation else None)
     state = await readiness(session, scope, now)  # NoReport for the general channel
     if not state.final:
         raise NotFinal(state, scope.zone)
     assert consultation is not None
+    return consultation
+
+
+async def recipients(session: AsyncSession, consultation_id: int) -> int:
+    """How many residents the published report would reach: participants and followers
+    who can be reached, each once."""
+    would_be = Notice(
+        kind=NoticeKind.REPORT, consultation_id=consultation_id, audience=Audience.INVOLVED
+    )
+    return await NoticeRepository(session).count_recipients(would_be)
+
+
+async def publish(session: AsyncSession, slug: str, by: str, now: datetime) -> Published:
+    """Publish the report of `slug` (in the caller's transaction, which commits it);
+    refused as `check` says."""
+    consultation = await check(session, slug, now)
+    reports = ReportRepository(session)
     if not await reports.mark_published(consultation.id, by, now):
         await _refuse_if_published(reports, consultation.id)  # someone else, just now
     notice = Notice(

@@ -11,17 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import publication
 from bot.clock import Clock
 from bot.config import Settings
-from bot.export.common import ExportError, resolve
-from bot.export.report import readiness
+from bot.export.common import ExportError
 from bot.i18n import Catalogs, Translator
 from bot.notify.notifier import Notifier
 from bot.plan import pick
 from handlers import staff_views
 from handlers.keyboards import Keyboard, PublishCb, button
-from handlers.staff import StaffOnly, refuse, staff_translator
+from handlers.staff import StaffOnly, chat_of, refuse, staff_translator
 from handlers.views import html
-from storage.models import Audience, ConsultationStatus, Notice, NoticeKind
-from storage.repositories import ConsultationRepository, NoticeRepository, ReportRepository
+from storage.models import ConsultationStatus
+from storage.repositories import ConsultationRepository
 
 
 async def on_publish(
@@ -35,7 +34,7 @@ async def on_publish(
     clock: Clock,
     notifier: Notifier,
 ) -> None:
-    chat = query.message.chat if query.message else None
+    chat = chat_of(query)
     assert chat is not None
     tr = staff_translator(chat, tr, catalogs, settings)
     consultation = await ConsultationRepository(session).by_id(callback_data.consultation_id)
@@ -43,22 +42,24 @@ async def on_publish(
         await bot.send_message(chat.id, tr("This consultation no longer exists."))
         return
     title = html(pick(consultation.title, tr.locale, consultation.original_language).text)
-    by = query.from_user.full_name
     now = clock()
-    if callback_data.confirm:
-        try:
-            published = await publication.publish(session, consultation.slug, by, now)
-        except publication.AlreadyPublished as error:
-            await bot.send_message(
-                chat.id, publication.already_text(tr, error, consultation.timezone)
+    try:
+        if callback_data.confirm:
+            published = await publication.publish(
+                session, consultation.slug, query.from_user.full_name, now
             )
-            return
-        except publication.NotFinal as error:
-            await bot.send_message(chat.id, publication.not_final_text(tr, error))
-            return
-        except ExportError as error:
-            await bot.send_message(chat.id, staff_views.report_refusal(tr, error))
-            return
+        else:  # the check before the confirmation: nothing is written yet
+            await publication.check(session, consultation.slug, now)
+    except publication.AlreadyPublished as error:
+        await bot.send_message(chat.id, publication.already_text(tr, error, consultation.timezone))
+        return
+    except publication.NotFinal as error:
+        await bot.send_message(chat.id, publication.not_final_text(tr, error))
+        return
+    except ExportError as error:
+        await bot.send_message(chat.id, staff_views.report_refusal(tr, error))
+        return
+    if callback_data.confirm:
         await session.commit()
         notifier.wake()
         await bot.send_message(
@@ -71,25 +72,7 @@ async def on_publish(
             ),
         )
         return
-    # The check before the confirmation: nothing is written yet.
-    row = await ReportRepository(session).of(consultation.id)
-    if row is not None and row.published_at is not None:
-        error = publication.AlreadyPublished(row.published_at, row.published_by)
-        await bot.send_message(chat.id, publication.already_text(tr, error, consultation.timezone))
-        return
-    try:
-        state = await readiness(session, await resolve(session, consultation.slug), now)
-    except ExportError as error:
-        await bot.send_message(chat.id, staff_views.report_refusal(tr, error))
-        return
-    if not state.final:
-        error = publication.NotFinal(state, consultation.timezone)
-        await bot.send_message(chat.id, publication.not_final_text(tr, error))
-        return
-    draft = Notice(
-        kind=NoticeKind.REPORT, consultation_id=consultation.id, audience=Audience.INVOLVED
-    )
-    count = await NoticeRepository(session).count_recipients(draft)
+    count = await publication.recipients(session, consultation.id)
     builder = Keyboard()
     builder.row(
         button(

@@ -78,7 +78,7 @@ async def is_staff(bot: Bot, settings: Settings, user_id: int) -> bool:
     return member.status in MEMBER_STATUSES or bool(getattr(member, "is_member", False))
 
 
-def _chat_of(event: Message | CallbackQuery) -> Chat | None:
+def chat_of(event: Message | CallbackQuery) -> Chat | None:
     if isinstance(event, Message):
         return event.chat
     return event.message.chat if event.message else None
@@ -88,7 +88,7 @@ class StaffOnly(BaseFilter):
     """The staff chat (from a member) or an administrator's private chat."""
 
     async def __call__(self, event: Message | CallbackQuery, bot: Bot, settings: Settings) -> bool:
-        chat, user = _chat_of(event), event.from_user
+        chat, user = chat_of(event), event.from_user
         if chat is None or user is None:
             return False
         if chat.type == "private":
@@ -191,7 +191,7 @@ async def on_card_button(
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
-    tr = staff_translator(_chat_of(query), tr, catalogs, settings)
+    tr = staff_translator(chat_of(query), tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
         _alert(callback_answer, screens.erased(tr))
@@ -242,7 +242,7 @@ async def _prompt(
     callback_answer: CallbackAnswer,
 ) -> None:
     """Ask for the text as a reply to the card; the prompt is bound to this message."""
-    chat = _chat_of(query)
+    chat = chat_of(query)
     assert chat is not None
     screen = screens.ask_for_text(tr, submission, act, query.from_user.full_name)
     card = query.message.message_id if query.message else None
@@ -266,7 +266,7 @@ async def _show_in_full(
     query: CallbackQuery, submission: Submission, bot: Bot, tr: Translator
 ) -> None:
     """The whole text and answer of a shortened card, as replies to it."""
-    chat = _chat_of(query)
+    chat = chat_of(query)
     assert chat is not None
     card = query.message.message_id if query.message else None
     for text in screens.in_full(tr, submission):
@@ -480,7 +480,7 @@ async def tool_button(
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
-    chat = _chat_of(query)
+    chat = chat_of(query)
     assert chat is not None
     tr = staff_translator(chat, tr, catalogs, settings)
     slug = export.GENERAL_SLUG

@@ -38,7 +38,7 @@ from handlers import staff_add_views as screens
 from handlers import staff_views
 from handlers.keyboards import AddCb, AddStep
 from handlers.respond import show
-from handlers.staff import StaffOnly, refuse, staff_translator
+from handlers.staff import StaffOnly, chat_of, refuse, staff_translator
 from handlers.submission_views import text_refused
 from handlers.views import Screen
 from storage.models import (
@@ -61,8 +61,7 @@ class Adding(StatesGroup):
 
 
 def _tr(event: Message | CallbackQuery, tr: Translator, catalogs: Catalogs, settings: Settings):
-    chat = event.chat if isinstance(event, Message) else (event.message and event.message.chat)
-    return staff_translator(chat or None, tr, catalogs, settings)
+    return staff_translator(chat_of(event), tr, catalogs, settings)
 
 
 async def start(
