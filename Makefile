@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Test processes at once (pytest-xdist): each starts its own PostgreSQL and Redis.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint catalogs
 
@@ -12,7 +14,7 @@ run: $(INSTALLED)
 	$(BIN)/civicbot
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
