@@ -43,7 +43,7 @@ def notifications(tr: Translator, follows_all: bool, followed: Sequence[Consulta
             lines.append(f"• {html(title)}")
             builder.row(button(f"🔕 {title}", FollowCb(consultation_id=consultation.id, on=False)))
     else:
-        lines += ["", tr("You follow no consultation. «🔔 Follow» on a consultation starts.")]
+        lines += ["", tr("You follow no consultation. To start, press “🔔 Follow” on one.")]
     builder.row(*home_row(tr))
     return Screen("\n".join(lines), builder.as_markup())
 

@@ -506,7 +506,7 @@ async def tool_button(
             await _send_file(bot, chat.id, session_factory, catalogs, tool, slug, fmt, tr)
     except export.ExportError as error:
         log.info("staff %s of %s refused: %s", tool, slug, error)
-        _alert(callback_answer, tr("This cannot be made: %(reason)s", reason=str(error)))
+        _alert(callback_answer, tr("This cannot be done: %(reason)s", reason=str(error)))
 
 
 async def _report_review(

@@ -92,7 +92,7 @@ def ask_author(tr: Translator, key: str) -> Screen:
     return Screen(
         tr(
             "👤 Reply to this message with the author's name as they gave it for publication, "
-            "or press «Anonymous»."
+            "or press “🙈 Anonymous”."
         ),
         builder.as_markup(),
     )
@@ -198,7 +198,7 @@ def saved(tr: Translator, submission: Submission) -> str:
 
 def report_published(tr: Translator, published: str) -> str:
     return tr(
-        "The report of this consultation was published on %(date)s: nothing can be added "
+        "The report on this consultation was published on %(date)s: nothing can be added "
         "to it any more.",
         date=published,
     )

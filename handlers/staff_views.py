@@ -150,7 +150,7 @@ def card(
         if delivery:
             lines.append(delivery)
         if shortened:
-            lines.append(tr("✂️ Shortened to fit in one message: «📄 Full text» shows all."))
+            lines.append(tr("✂️ Shortened to fit in one message: “📄 Full text” shows all of it."))
         return "\n".join(lines)
 
     pieces = {
@@ -235,7 +235,7 @@ def _card_keyboard(
         builder.row(
             button(tr("✅ Accept"), StaffCb(act=StaffAct.ACCEPT, id=number)),
             button(tr("◐ Partly"), StaffCb(act=StaffAct.PARTLY, id=number)),
-            button(tr("❌ Not accept"), StaffCb(act=StaffAct.REJECT, id=number)),
+            button(tr("❌ Do not accept"), StaffCb(act=StaffAct.REJECT, id=number)),
         )
     row = []
     if submission.status is not SubmissionStatus.SPAM:
@@ -267,7 +267,7 @@ def ask_for_text(tr: Translator, submission: Submission, act: StaffAct, staff_na
             )
         else:
             text = tr(
-                "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on "
+                "✍️ %(name)s, reply to this message with the reason for “%(decision)s” on "
                 "№ %(number)s. It is recorded for the report, not sent: the author wrote by "
                 "another way (%(channel)s). /cancel stops.",
                 name=name,
@@ -284,7 +284,7 @@ def ask_for_text(tr: Translator, submission: Submission, act: StaffAct, staff_na
         )
     else:
         text = tr(
-            "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on "
+            "✍️ %(name)s, reply to this message with the reason for “%(decision)s” on "
             "№ %(number)s. The resident gets the decision with your reason. /cancel stops.",
             name=name,
             number=number,
@@ -296,12 +296,12 @@ def ask_for_text(tr: Translator, submission: Submission, act: StaffAct, staff_na
 def report_refusal(tr: Translator, error: ExportError) -> str:
     """Why there is no report to show, make or publish, in the staff chat's language."""
     if isinstance(error, UnknownConsultation):
-        return tr("No consultation has the slug «%(slug)s».", slug=html(error.slug))
+        return tr("No consultation has the slug “%(slug)s”.", slug=html(error.slug))
     if isinstance(error, ReportPublished):
         return report_published(tr, error.at, error.zone)
     if isinstance(error, WithdrawnConsultation | Withdrawn):
         return tr(
-            "The consultation «%(slug)s» was withdrawn: it has no report.", slug=html(error.slug)
+            "The consultation “%(slug)s” was withdrawn: it has no report.", slug=html(error.slug)
         )
     if isinstance(error, NoReport):
         return tr("The general channel is not a consultation and has no report; /export it.")
@@ -310,7 +310,7 @@ def report_refusal(tr: Translator, error: ExportError) -> str:
             "A consultation has the slug of the general channel: give it another slug in its "
             "file, then try again."
         )
-    return tr("This cannot be made: %(reason)s", reason=html(str(error)))
+    return tr("This cannot be done: %(reason)s", reason=html(str(error)))
 
 
 def in_published_report(tr: Translator, published: datetime, zone: str) -> str:
@@ -426,8 +426,8 @@ def pick_consultation(
 ) -> Screen:
     prompt = {
         StaffTool.EXPORT: tr("Export the submissions of which consultation?"),
-        StaffTool.REPORT: tr("The report of which consultation?"),
-        StaffTool.STATS: tr("Statistics of which consultation?"),
+        StaffTool.REPORT: tr("The report on which consultation?"),
+        StaffTool.STATS: tr("Statistics for which consultation?"),
     }[tool]
     builder = Keyboard()
     for consultation in consultations:
@@ -456,7 +456,7 @@ def report_review(tr: Translator, review: Review) -> Screen:
     consultation, ready = review.consultation, review.readiness
     zone = consultation.timezone
     title = pick(consultation.title, tr.locale, consultation.original_language).text
-    lines = [tr("📋 <b>The report of «%(title)s»</b>", title=html(title)), ""]
+    lines = [tr("📋 <b>The report on “%(title)s”</b>", title=html(title)), ""]
     if ready.clean:
         lines.append(
             tr(

@@ -65,10 +65,12 @@ def _subject(tr: Translator, target: Target) -> str:
         return tr("the municipality")
     language = target.consultation.original_language
     title = pick(target.consultation.title, tr.locale, language).text
+    # Each language's own quotation marks: „…“ in bg and sl, “…” in en.
+    quoted = tr("“%(title)s”", title=html(title))
     if target.section is None:
-        return f"«{html(title)}»"
+        return quoted
     section_title = pick(target.section.title, tr.locale, language).text
-    return f"«{html(title)}» › {html(target.section.number)}. {html(section_title)}"
+    return f"{quoted} › {html(target.section.number)}. {html(section_title)}"
 
 
 def kind_label(tr: Translator, kind: str) -> str:
@@ -259,13 +261,11 @@ def attachment_refused(tr: Translator, kind: str) -> str:
 
 
 def unusable_in_draft(tr: Translator) -> str:
-    return tr(
-        "I can attach photos, a document or a location to your submission; this I cannot use."
-    )
+    return tr("I can attach photos, a document or a location to your submission, but not this.")
 
 
 def text_while_reviewing(tr: Translator) -> str:
-    return tr("To change the text, press «✏️ Edit the text». Here is your draft again:")
+    return tr("To change the text, press “✏️ Edit the text”. Here is your draft again:")
 
 
 def receipt(
@@ -301,8 +301,8 @@ def receipt(
         organizer = pick(consultation.organizer, tr.locale, consultation.original_language).text
         lines.append(
             tr(
-                "The staff of %(organizer)s read every proposal and question. Their answer "
-                "and decision will come to you here, in this chat.",
+                "Every proposal and question is read by the organiser's staff "
+                "(%(organizer)s). Their answer and decision will come to you here, in this chat.",
                 organizer=html(organizer),
             )
         )
@@ -367,7 +367,7 @@ def not_accepting(tr: Translator, consultation: Consultation, phase: Phase) -> S
         assert consultation.closes_at is not None
         text = tr(
             "This consultation closed on %(when)s, so it no longer takes proposals. You can "
-            "still read it, and «✍️ Ask or suggest» in the menu is always open.",
+            "still read it, and “✍️ Ask or suggest” in the menu is always open.",
             when=tr.datetime(consultation.closes_at, zone),
         )
     return Screen(text, main_menu(tr))

@@ -72,10 +72,10 @@ def help_screen(tr: Translator) -> Screen:
         "/privacy – who keeps your data, why and for how long\n"
         "/forget – erase your data\n"
         "/help – this help\n\n"
-        "Open a consultation and choose «Contents» to read the plan: strategic goals, "
+        "Open a consultation and choose “Contents” to read the plan: strategic goals, "
         "priorities and measures. ⬅️ and ➡️ take you through it section by section. "
-        "«💡 Suggest» and «❓ Ask» send the municipality a proposal or a question about "
-        "what you are reading; «✍️ Ask or suggest» in the menu is for anything else."
+        "“💡 Suggest” and “❓ Ask” send the municipality a proposal or a question about "
+        "what you are reading; “✍️ Ask or suggest” in the menu is for anything else."
     )
     return Screen(text, main_menu(tr))
 

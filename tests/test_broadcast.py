@@ -47,7 +47,7 @@ KRANJ = "kranj-vprasaj-predlagaj"
 # The staff chat speaks Bulgarian (DEFAULT_LOCALE); these are its words.
 MENU = "📣 Разпращане. Кой да го получи?"
 EVERYONE = "👥 Всички"
-FOLLOWERS = "🔔 Следващи: "
+FOLLOWERS = "🔔 Абонати: "
 TOOK_PART = "✍️ Участвали: "
 PROMPT = "✍️ Отговорете на това съобщение с текста за изпращане (до 4000 знака)."
 PREVIEW = "Преглед (жителите получават точно това):"

@@ -777,7 +777,7 @@ async def test_the_export_and_report_commands(
         "bg",
     )
     assert (code, stderr) == (0, "")
-    assert "6" in stdout
+    assert stdout == f"Експортирани са 6 записа в {csv_path}.\n"  # in its language, plural
     rows = list(csv.reader(io.StringIO(csv_path.read_text("utf-8-sig")), delimiter=";"))
     assert len(rows) == 7 and PROPOSAL_BG in {row[5] for row in rows}
 

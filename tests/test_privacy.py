@@ -201,7 +201,7 @@ async def test_my_data_is_complete_and_readable_in_the_residents_language(
     ana: Chat = resident("Ана", "bg")
     await ana.send("/start stara-zagora-pid-strategy__3-1")
     await ana.tap("💡 Предложение")
-    await ana.tap("✅ Съгласен/съгласна съм")
+    await ana.tap("✅ Съгласявам се")
     await ana.expect_answer(lambda: standin.send_location(ana.user, LATITUDE, LONGITUDE))
     await ana.send(PROPOSAL)
     await ana.tap("✅ Изпращане")
@@ -372,6 +372,6 @@ async def test_an_anonymised_submission_takes_no_more_answers(
 
     for reply_to in (prompt.message_id, card.message_id):
         [response] = await maria.say(ANSWER, reply_to=reply_to)
-        assert response.text == "Това изпращане беше изтрито."
+        assert response.text == "Този запис е изтрит."
     [anonymous] = await stored(running_bot)
     assert anonymous.answer is None and anonymous.anonymised_at is not None

@@ -59,7 +59,7 @@ async def test_the_review_closes_only_when_nothing_is_missing(
 
     checklist = await _use_tool(maria, "/report", TITLE[:59] + "…", None)
     text = checklist.text
-    assert text.startswith("📋 Справката за «Стратегия")
+    assert text.startswith("📋 Справката по „Стратегия")
     assert "Консултацията е отворена до 19 юни 2024\u202fг., 23:59." in text
     assert "1 предложение без решение" in text and "1 въпрос без отговор" in text
     assert "ПРОЕКТ" in text
@@ -114,7 +114,7 @@ async def test_bad_report_commands_get_a_clear_answer(
     maria: Staff, running_bot: RunningBot
 ) -> None:
     [answer] = await _say(maria, "/report nope")
-    assert answer.text == "Няма консултация с кратко име «nope»."
+    assert answer.text == "Няма консултация с идентификатор „nope“."
     [answer] = await _say(maria, "/report general")
     assert answer.text.startswith("Общият канал не е консултация и няма справка")
     [answer] = await _say(maria, f"/report {SLUG} signed Ivan")
@@ -137,9 +137,9 @@ async def test_the_checklist_in_english(
     question = await staff.card_of(await ask(resident("Ben", "en")))
     labels = [button.text for button in question.flat_buttons]
     assert "💬 Answer" in labels
-    assert not {"✅ Accept", "◐ Partly", "❌ Not accept"} & set(labels)
+    assert not {"✅ Accept", "◐ Partly", "❌ Do not accept"} & set(labels)
     [checklist] = await staff.say(f"/report {SLUG}")
-    assert checklist.text.startswith("📋 The report of «")
+    assert checklist.text.startswith("📋 The report on “")
     assert "1 proposal without a decision" in checklist.text
     assert "1 question without an answer" in checklist.text
     assert "The consultation is open until 19 June 2024" in checklist.text
@@ -155,4 +155,4 @@ async def test_the_checklist_in_english(
             .values(status=ConsultationStatus.WITHDRAWN)
         )
     [answer] = await staff.say(f"/report {SLUG}")
-    assert answer.text == f"The consultation «{SLUG}» was withdrawn: it has no report."
+    assert answer.text == f"The consultation “{SLUG}” was withdrawn: it has no report."

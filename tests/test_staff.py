@@ -195,7 +195,7 @@ async def test_a_new_submission_appears_as_a_card(resident, maria: Staff) -> Non
     card = maria.card(number)
     assert "Стратегия за развитие на предприемачеството" in card.text
     assert "3.1." in card.text and PROPOSAL in card.text
-    assert "🙈 Анонимно за обществото" in card.text
+    assert "🙈 Без публикуване на името" in card.text
     labels = [button.text for button in card.flat_buttons]
     assert labels[:4] == ["💬 Отговор", "✅ Приемане", "◐ Частично", "❌ Неприемане"]
 
@@ -212,7 +212,7 @@ async def test_answer_by_button_reaches_the_resident_in_their_language(
     saved = await maria.reply(prompt, "Благодарим! Ще го обсъдим на 12 юни.")
     assert saved.text.startswith(f"Записано за № {number}")
     notice = ana.standin.messages(ana.user)[before]
-    assert notice.text.startswith(f"💬 Odgovor na predlog № {number}")
+    assert notice.text.startswith(f"💬 Odgovor na predlog št. {number}")
     assert "Благодарим! Ще го обсъдим на 12 юни." in notice.text
     card = maria.card(number)
     # A name is set apart by invisible isolates (its writing direction stays inside).
@@ -631,7 +631,7 @@ async def test_an_erased_submission_s_card_and_prompt_do_nothing(
 
     for label in ("💬 Отговор", "⛔ Блокиране на подателя", "✅ Приемане", "🚫 Спам"):
         answer, alert = await maria.press_data(old_card, buttons[label])
-        assert (answer, alert) == ("Това изпращане беше изтрито.", True), label
+        assert (answer, alert) == ("Този запис е изтрит.", True), label
     assert maria.messages[before:] == []
     [response] = await maria.say("Answer meant for Ana.", reply_to=prompt.message_id)
     assert response.text.startswith("Нищо не беше изпратено")

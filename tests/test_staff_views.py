@@ -95,5 +95,5 @@ def test_a_question_can_be_answered_but_not_decided(en: Translator) -> None:
         "💬 Answer",
         "✅ Accept",
         "◐ Partly",
-        "❌ Not accept",
+        "❌ Do not accept",
     ]

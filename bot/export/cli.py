@@ -41,7 +41,14 @@ async def run_export(
         return _fail(str(error))
     finally:
         await engine.dispose()
-    print(f"exported {rows} submissions to {output}")
+    print(
+        tr.plural(
+            "Exported %(count)s submission to %(path)s.",
+            "Exported %(count)s submissions to %(path)s.",
+            rows,
+            path=str(output),
+        )
+    )
     return 0
 
 

@@ -431,7 +431,7 @@ def build_report(
     proposals = sum(n for (kind, _), n in counts.items() if kind is proposal)
     questions = sum(n for (kind, _), n in counts.items() if kind is question)
     facts = [
-        (tr("Organizer"), scope.title(consultation.organizer, language)),
+        (tr("Organiser"), scope.title(consultation.organizer, language)),
         (tr("Period of the consultation"), period),
         (tr("Received in total"), tr.number(proposals + questions)),
         (tr("Proposals received"), tr.number(proposals)),
