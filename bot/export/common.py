@@ -78,7 +78,8 @@ class Scope:
 
     @property
     def zone(self) -> str:
-        assert self.consultation is not None or self.home_zone is not None, "no zone given"
+        if self.consultation is None and self.home_zone is None:
+            raise ValueError("the general channel's times need the municipality's zone")
         return zone_of(self.consultation, self.home_zone or "")
 
     @property
