@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
@@ -133,9 +133,11 @@ class Application:
 
     settings: Settings
     clock: Clock = system_clock
-    catalogs: Catalogs = field(default_factory=Catalogs.load)
+    catalogs: Catalogs | None = None
 
     def __post_init__(self) -> None:
+        if self.catalogs is None:
+            self.catalogs = Catalogs.load(home_zone=self.settings.timezone)
         self.engine = create_engine(self.settings.database_url)
         self.session_factory = create_session_factory(self.engine)
         self.metrics = Metrics()

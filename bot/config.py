@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Locale = Literal["bg", "sl", "en"]
 SUPPORTED_LOCALES: tuple[Locale, ...] = ("bg", "sl", "en")
 PUBLIC_BOT_API_URL = "https://api.telegram.org"
+DEFAULT_TIMEZONE = "Europe/Sofia"
 
 
 class Settings(BaseSettings):
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     section_page_chars: int = Field(default=1800, ge=300, le=3000)
+    # The municipality's time zone: for every time that belongs to no consultation (the
+    # general channel, lists across consultations); a consultation's are in its own.
+    timezone: str = DEFAULT_TIMEZONE
     redis_url: str | None = None
     # Flood control per resident; 0 switches a limit off.
     submissions_per_hour: int = Field(default=10, ge=0)
@@ -114,6 +119,19 @@ class Settings(BaseSettings):
     def _webhook_path(cls, value: str) -> str:
         if not value.startswith("/"):
             raise ValueError("must start with /")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
+            raise ValueError(
+                f"unknown time zone {value!r}: use a name from the time zone database, "
+                "such as Europe/Sofia or Europe/Ljubljana"
+            ) from None
         return value
 
     @field_validator("redis_url", mode="before")

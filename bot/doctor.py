@@ -14,8 +14,10 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -62,6 +64,7 @@ class Doctor:
     async def run(self) -> list[Finding]:
         self.note("configuration", "ok", _configuration_source())
         self._check_translations()
+        self._check_time_zone()
         self._check_token()
         self._check_staff_settings()
         self._check_privacy_settings()
@@ -88,6 +91,19 @@ class Doctor:
             self.note("translations", "problem", translations_missing(missing))
         else:
             self.note("translations", "ok", ", ".join(SUPPORTED_LOCALES))
+
+    def _check_time_zone(self) -> None:
+        from bot.i18n import Catalogs
+
+        zone = self.settings.timezone
+        english = Catalogs.load(home_zone=zone).translator("en")
+        offset = datetime.now(ZoneInfo(zone)).strftime("%z")
+        self.note(
+            "time zone",
+            "ok",
+            f"{zone} ({english.zone_name(zone)}, UTC{offset[:3]}:{offset[3:]} now): TIMEZONE, "
+            "for the times that belong to no consultation (the general channel)",
+        )
 
     def _check_token(self) -> None:
         if self.settings.token is None:

@@ -16,26 +16,34 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale as BabelLocale
-from babel.dates import format_date, format_time, get_datetime_format, get_timezone_name
+from babel.dates import format_date, format_time, get_datetime_format, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from bot.config import SUPPORTED_LOCALES
+from bot.config import DEFAULT_TIMEZONE, SUPPORTED_LOCALES
 from bot.resources import data_dir
 
 LOCALES_DIR = data_dir("locales")
 DOMAIN = "messages"
 
-LANGUAGE_NAMES = {"bg": "Български", "sl": "Slovenščina", "en": "English"}
-# The formats of dates and numbers: a European municipality's English is British
-# ("10 November 2021, 23:59"), not American ("November 10, 2021, 11:59 PM").
-FORMAT_LOCALES = {"en": "en_GB"}
-
 
 def N_(message: str) -> str:
     # The gettext convention: marks a string for extraction, translated later.
     return message
+
+
+LANGUAGE_NAMES = {"bg": "Български", "sl": "Slovenščina", "en": "English"}
+# The formats of dates and numbers: a European municipality's English is British
+# ("10 November 2021, 23:59"), not American ("November 10, 2021, 11:59 PM").
+FORMAT_LOCALES = {"en": "en_GB"}
+# Zones as people name them ("Sofia time", "софийско време"), not "Europe/Sofia" nor
+# Babel's "Eastern European Summer Time"; other zones by their city. UTC is "UTC".
+ZONE_NAMES = {
+    "Europe/Sofia": N_("Sofia time"),
+    "Europe/Ljubljana": N_("Ljubljana time"),
+}
+UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu"})
 
 
 def missing_catalogs(directory: Path | None = None) -> list[str]:
@@ -51,19 +59,23 @@ def missing_catalogs(directory: Path | None = None) -> list[str]:
 class Catalogs:
     """The compiled catalogs of every supported locale."""
 
-    def __init__(self, translations: dict[str, gettext.NullTranslations]) -> None:
+    def __init__(
+        self, translations: dict[str, gettext.NullTranslations], home_zone: str = DEFAULT_TIMEZONE
+    ) -> None:
         self._translations = translations
+        self.home_zone = home_zone
 
     @classmethod
-    def load(cls, directory: Path = LOCALES_DIR) -> Catalogs:
+    def load(cls, directory: Path = LOCALES_DIR, *, home_zone: str = DEFAULT_TIMEZONE) -> Catalogs:
+        """`home_zone`: the municipality's time zone (the TIMEZONE setting)."""
         translations: dict[str, gettext.NullTranslations] = {}
         for locale in SUPPORTED_LOCALES:
             po_path = directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
             translations[locale] = _compile(po_path) if po_path.exists() else _source_language()
-        return cls(translations)
+        return cls(translations, home_zone)
 
     def translator(self, locale: str) -> Translator:
-        return Translator(locale, self._translations[locale])
+        return Translator(locale, self._translations[locale], self.home_zone)
 
     def for_person(
         self, chosen: str | None, telegram_language: str | None, default: str
@@ -96,6 +108,8 @@ class Translator:
 
     locale: str
     translations: gettext.NullTranslations
+    # The municipality's zone, for the times that belong to no consultation.
+    home_zone: str = DEFAULT_TIMEZONE
 
     def __call__(self, message: str, /, **values: object) -> str:
         text = self.translations.gettext(message)
@@ -123,11 +137,23 @@ class Translator:
         return get_datetime_format("medium", locale=self.format_locale).format(time_text, date_text)
 
     def zone_name(self, zone: str) -> str:
-        return get_timezone_name(ZoneInfo(zone), locale=self.format_locale)
+        """The zone as people say it in running text: "Sofia time", "софийско време",
+        "ljubljanski čas", "UTC" (the one helper for every zone a person reads)."""
+        if zone in UTC_ZONES:
+            return "UTC"
+        if zone in ZONE_NAMES:
+            return self(ZONE_NAMES[zone])
+        city = get_timezone_location(ZoneInfo(zone), locale=self.format_locale, return_city=True)
+        return self(N_("%(city)s time"), city=city)
 
     @property
     def language_name(self) -> str:
         return LANGUAGE_NAMES.get(self.locale) or BabelLocale.parse(self.locale).display_name
+
+    def name_of_language(self, code: str) -> str:
+        """Another language's name in this one, as used mid-sentence ("Bulgarian",
+        "bolgarščina", "български")."""
+        return BabelLocale.parse(self.format_locale).languages.get(code, code)
 
 
 def negotiate(language_code: str | None, default: str, supported: Iterable[str]) -> str:

@@ -6,7 +6,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.i18n import Translator
 from storage.models import Section
+
+# The language most readers understand when a file has none of theirs.
+FALLBACK_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -19,13 +23,37 @@ class Localized:
 
 
 def pick(texts: dict[str, str], locale: str, original_language: str) -> Localized:
-    """The reader's language when the file has it, else the original."""
-    if texts.get(locale):
-        return Localized(texts[locale], locale)
-    if texts.get(original_language):
-        return Localized(texts[original_language], original_language)
+    """The text to show a reader: in their language when the file has it, else in
+    English, else in the original (`translation_note` says which was shown)."""
+    for language in (locale, FALLBACK_LANGUAGE, original_language):
+        if texts.get(language):
+            return Localized(texts[language], language)
     language, text = next(iter(texts.items()), (original_language, ""))
     return Localized(text, language)
+
+
+def translation_note(tr: Translator, *texts: Localized) -> str | None:
+    """What the reader is shown instead of their language, in their language: "Shown in
+    English…" and/or "Shown in the original (Bulgarian)…"; None when all is theirs."""
+    shown = {text.language for text in texts if text.text and not text.is_in(tr.locale)}
+    notes = []
+    if FALLBACK_LANGUAGE in shown:
+        notes.append(tr("<i>Shown in English: there is no translation into your language yet.</i>"))
+    for language in sorted(shown - {FALLBACK_LANGUAGE}):
+        language_name = tr.name_of_language(language)
+        if tr.locale == FALLBACK_LANGUAGE:
+            note = tr(
+                "<i>Shown in the original (%(language)s): there is no English translation yet.</i>",
+                language=language_name,
+            )
+        else:
+            note = tr(
+                "<i>Shown in the original (%(language)s): there is no translation into your "
+                "language or into English yet.</i>",
+                language=language_name,
+            )
+        notes.append(note)
+    return "\n".join(notes) or None
 
 
 @dataclass(frozen=True)

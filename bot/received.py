@@ -108,7 +108,12 @@ class _Line:
 
 
 async def _check_line(
-    session: AsyncSession, number: int, row: dict[str, str], now: datetime, problems: list[str]
+    session: AsyncSession,
+    number: int,
+    row: dict[str, str],
+    now: datetime,
+    problems: list[str],
+    home_zone: str,
 ) -> _Line | None:
     def refuse(reason: str) -> None:
         problems.append(f"line {number}: {reason}")
@@ -180,7 +185,7 @@ async def _check_line(
     if received_on is None:
         refuse(f"bad date {values['received']!r} (dd.mm.yyyy)")
         return None
-    problem = received_problem(target, received_on, now)
+    problem = received_problem(target, received_on, now, home_zone)
     if problem == "future":
         refuse(f"the date {values['received']} is in the future")
         return None
@@ -237,7 +242,7 @@ async def import_csv(
             if None in row or any(value is None for value in row.values()):
                 problems.append(f"line {start}: {len(COLUMNS)} columns expected")
             elif any((value or "").strip() for value in row.values()):
-                line = await _check_line(session, start, row, now, problems)
+                line = await _check_line(session, start, row, now, problems, settings.timezone)
                 if line is not None:
                     lines.append(line)
             start = reader.line_num + 1
@@ -257,6 +262,7 @@ async def import_csv(
             registered_by=registered_by,
             language=settings.default_locale,
             now=now,
+            home_zone=settings.timezone,
         )
         if not created:
             report.already.append(submission)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.privacy import earlier_submissions_since
 from bot.telegram_text import cut_to_fit, visible_length
+from bot.zones import zone_of
 from storage.models import (
     Consultation,
     Phase,
@@ -259,10 +260,6 @@ def one_line(name: str) -> str:
 OFFLINE_CHANNELS = tuple(c for c in SubmissionChannel if c is not SubmissionChannel.TELEGRAM)
 
 
-def zone_of(target: Target) -> str:
-    return target.consultation.timezone if target.consultation else "UTC"
-
-
 def parse_received(text: str) -> date | None:
     """A date received as staff write it: dd.mm.yyyy, or yyyy-mm-dd."""
     for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
@@ -273,9 +270,12 @@ def parse_received(text: str) -> date | None:
     return None
 
 
-def received_problem(target: Target, received_on: date, now: datetime) -> str | None:
-    """Why a date received cannot be: "future", "before_opening"; None when it can."""
-    zone = ZoneInfo(zone_of(target))
+def received_problem(
+    target: Target, received_on: date, now: datetime, home_zone: str
+) -> str | None:
+    """Why a date received cannot be: "future", "before_opening"; None when it can.
+    Days are the consultation's, the general channel's in `home_zone`."""
+    zone = ZoneInfo(zone_of(target.consultation, home_zone))
     if received_on > now.astimezone(zone).date():
         return "future"
     consultation = target.consultation
@@ -284,10 +284,12 @@ def received_problem(target: Target, received_on: date, now: datetime) -> str | 
     return None
 
 
-def received_moment(target: Target, received_on: date, now: datetime) -> datetime:
-    """The day received as a moment: its start in the consultation's time zone, not
-    before the opening nor after now."""
-    moment = datetime.combine(received_on, time(), ZoneInfo(zone_of(target)))
+def received_moment(target: Target, received_on: date, now: datetime, home_zone: str) -> datetime:
+    """The day received as a moment: its start in the consultation's time zone (the
+    municipality's, `home_zone`, for the general channel), not before the opening nor
+    after now."""
+    zone = ZoneInfo(zone_of(target.consultation, home_zone))
+    moment = datetime.combine(received_on, time(), zone)
     if target.consultation is not None:
         moment = max(moment, target.consultation.opens_at)
     return min(moment, now)
@@ -315,6 +317,7 @@ async def register_received(
     registered_by: str,
     language: str,
     now: datetime,
+    home_zone: str,
 ) -> tuple[Submission, bool]:
     """Store a submission received elsewhere, once per `key` (a second tap on "save"
     finds the first): (the submission, whether it was made now). It has no resident
@@ -338,7 +341,7 @@ async def register_received(
             "stakeholder": stakeholder,
             "organisation_name": organisation,
             "channel": received.channel,
-            "received_at": received_moment(target, received.received_on, now),
+            "received_at": received_moment(target, received.received_on, now, home_zone),
             "registered_by": registered_by,
             "language": language,
             "created_at": now,

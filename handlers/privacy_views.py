@@ -13,13 +13,11 @@ from bot.i18n import Translator
 from bot.plan import pick
 from bot.privacy import PersonalData
 from bot.submissions import Draft
+from bot.zones import zone_of
 from handlers.keyboards import DraftAction, DraftCb, Keyboard, button, main_menu
 from handlers.submission_views import kind_label, status_label
 from handlers.views import Screen, html
 from storage.models import Consultation, DeliveryStatus, NoticeKind
-
-# Dates about a consultation are in its zone; the rest in UTC, and say so.
-OTHER_ZONE = "UTC"
 
 
 def notice(tr: Translator, settings: Settings) -> str:
@@ -191,7 +189,7 @@ def _text_fields(record: dict[str, Any], indent: str = "") -> list[str]:
 
 def _submission(tr: Translator, data: PersonalData, item: Any) -> dict[str, Any]:
     consultation = data.consultations.get(item.consultation_id or 0)
-    zone = consultation.timezone if consultation else OTHER_ZONE
+    zone = zone_of(consultation, tr.home_zone)
     return {
         "number": item.public_number,
         "kind": kind_label(tr, item.kind),
@@ -232,11 +230,12 @@ def _title(tr: Translator, consultation: Consultation) -> str:
     return pick(consultation.title, tr.locale, consultation.original_language).text
 
 
-def _when(tr: Translator, moment: datetime | None, zone: str = OTHER_ZONE) -> str | None:
+def _when(tr: Translator, moment: datetime | None, zone: str | None = None) -> str | None:
+    """A time and its zone's name: the consultation's, else the municipality's."""
     if moment is None:
         return None
-    shown = tr.datetime(moment, zone)
-    return f"{shown} UTC" if zone == OTHER_ZONE else shown
+    zone = zone or tr.home_zone
+    return f"{tr.datetime(moment, zone)} ({tr.zone_name(zone)})"
 
 
 def _notice_kind(tr: Translator, kind: NoticeKind) -> str:

@@ -39,6 +39,7 @@ from bot.notify.outbox import Rendered, queue_card, queue_card_refresh, queue_re
 from bot.reading import Reading
 from bot.staff import Actor, Reply
 from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
+from bot.zones import zone_of
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
 from handlers.submission_views import text_too_heavy
@@ -130,8 +131,7 @@ async def _published_note(
     session: AsyncSession, tr: Translator, submission: Submission, published: datetime
 ) -> str:
     consultation = await session.get(Consultation, submission.consultation_id)
-    zone = consultation.timezone if consultation is not None else "UTC"
-    return screens.in_published_report(tr, published, zone)
+    return screens.in_published_report(tr, published, zone_of(consultation, tr.home_zone))
 
 
 async def render_card(session: AsyncSession, submission: Submission, tr: Translator) -> Rendered:
@@ -541,7 +541,7 @@ async def _report_review(
 async def _send_stats(
     bot: Bot, chat_id: int, session: AsyncSession, slug: str, tr: Translator
 ) -> None:
-    stats = await export.consultation_stats(session, slug)
+    stats = await export.consultation_stats(session, slug, home_zone=tr.home_zone)
     await bot.send_message(chat_id, export.stats_text(stats, tr))
     # Drawing takes a moment: off the event loop, so other residents are not kept waiting.
     chart = await asyncio.to_thread(export.stats_chart, stats, tr)

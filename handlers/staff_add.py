@@ -199,6 +199,7 @@ async def _save(
         registered_by=query.from_user.full_name,
         language=settings.default_locale,
         now=clock(),
+        home_zone=settings.timezone,
     )
     # The card follows the commit through the outbox, as for a resident's submission.
     if created and settings.staff_chat_id is not None:
@@ -272,7 +273,7 @@ async def _on_date(
         )
         await _prompted(state, refusal)
         return
-    problem = received_problem(target, received, now)
+    problem = received_problem(target, received, now, tr.home_zone)
     if problem is not None:
         opened = tr.date(target.consultation.opens_at, target.consultation.timezone)
         refusal = await message.reply(

@@ -22,6 +22,7 @@ from bot.plan import pick
 from bot.publication import Withdrawn
 from bot.staff import PROMPT_MINUTES
 from bot.telegram_text import fit, in_messages, person, person_name
+from bot.zones import zone_of
 from handlers.keyboards import (
     Keyboard,
     PublishCb,
@@ -84,7 +85,7 @@ def card(
 ) -> Screen:
     """The card; a text and answer too long for one message are shortened on it, and
     «📄 Full text» sends all of them."""
-    zone = consultation.timezone if consultation else "UTC"
+    zone = zone_of(consultation, tr.home_zone)
     icon = "💡" if submission.kind is SubmissionKind.PROPOSAL else "❓"
     number = html(submission.public_number or "")
     offline = received_elsewhere(submission)

@@ -389,7 +389,7 @@ def status_label(tr: Translator, status: SubmissionStatus) -> str:
 
 def _mine_item(tr: Translator, item: Submission, titles: dict[int, str]) -> tuple[str, bool]:
     """One submission as /my lists it, and whether anything of it was shortened."""
-    when = tr.date(item.created_at, "UTC")
+    when = tr.date(item.created_at, tr.home_zone)  # a list across consultations
     about = titles.get(item.consultation_id or 0) or tr("the municipality")
     if item.section_number:
         about += f" › {item.section_number}"

@@ -34,6 +34,7 @@ from bot.submissions import (
     target_of,
     text_problem,
 )
+from bot.zones import zone_of
 from handlers import privacy_views as privacy_screens
 from handlers import staff_views as staff_screens
 from handlers import submission_views as screens
@@ -226,7 +227,7 @@ async def _send(
         settings=settings,
     )
     if isinstance(outcome, TooMany):
-        zone = target.consultation.timezone if target.consultation else "UTC"
+        zone = zone_of(target.consultation, tr.home_zone)
         preview = screens.preview(tr, draft, target, query.from_user.full_name)
         await show(query, preview.after(screens.too_many(tr, outcome.retry_at, zone)))
         return None

@@ -13,7 +13,7 @@ from html import escape
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import LANGUAGE_NAMES, Translator
-from bot.plan import Localized, WalkPosition, paginate, pick
+from bot.plan import WalkPosition, paginate, pick, translation_note
 from handlers.keyboards import (
     ConsultationCb,
     ContentsCb,
@@ -183,14 +183,14 @@ def consultation_card(
     left = time_left(tr, consultation, now)
     if left:
         lines.append(f"⏳ {left}")
-    if consultation.contact:
-        contact = pick(consultation.contact, tr.locale, language).text
-        lines.append(tr("✉️ Contact: %(contact)s", contact=html(contact)))
+    contact = pick(consultation.contact, tr.locale, language) if consultation.contact else None
+    if contact:
+        lines.append(tr("✉️ Contact: %(contact)s", contact=html(contact.text)))
     if consultation.link:
         lines.append(tr("🔗 More: %(link)s", link=html(consultation.link)))
     if share_link:
         lines.append(tr("📣 Link to share: %(link)s", link=html(share_link)))
-    note = _translation_note(tr, title, summary)
+    note = translation_note(tr, *(text for text in (title, organizer, summary, contact) if text))
     if note:
         lines += ["", note]
 
@@ -233,16 +233,6 @@ def _card_status(tr: Translator, consultation: Consultation, now: datetime) -> s
     )
 
 
-def _translation_note(tr: Translator, *texts: Localized) -> str | None:
-    shown_in = next((text.language for text in texts if not text.is_in(tr.locale)), None)
-    if shown_in is None:
-        return None
-    return tr(
-        "<i>Shown in the original language (%(language)s): there is no translation yet.</i>",
-        language=LANGUAGE_NAMES.get(shown_in, shown_in),
-    )
-
-
 # --- the plan --------------------------------------------------------------------
 
 
@@ -252,11 +242,16 @@ def _section_title(tr: Translator, section: Section, original_language: str) -> 
 
 def contents(tr: Translator, consultation: Consultation, plan: Sequence[Section]) -> Screen:
     language = consultation.original_language
-    title = pick(consultation.title, tr.locale, language).text
-    lines = [f"<b>{html(title)}</b>", tr("📖 <b>Contents</b>"), ""]
+    title = pick(consultation.title, tr.locale, language)
+    lines = [f"<b>{html(title.text)}</b>", tr("📖 <b>Contents</b>"), ""]
     for section in plan:
         indent = "    " * section.depth
         lines.append(f"{indent}{html(_section_title(tr, section, language))}")
+    note = translation_note(
+        tr, title, *(pick(section.title, tr.locale, language) for section in plan)
+    )
+    if note:
+        lines += ["", note]
     builder = Keyboard()
     for section in plan:
         if section.parent_id is None:
@@ -295,7 +290,7 @@ def section_view(
     if len(pages) > 1:
         position += " · " + tr("page %(page)s of %(pages)s", page=page + 1, pages=len(pages))
     lines += ["", f"<i>{position}</i>"]
-    note = _translation_note(tr, *(item for item in (title, body) if item))
+    note = translation_note(tr, *(item for item in (title, body) if item))
     if note:
         lines.append(note)
     keyboard = _section_keyboard(tr, consultation, section, where, page, len(pages), now)

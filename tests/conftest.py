@@ -36,6 +36,7 @@ SETTING_NAMES = (
     "STAFF_CHAT_ID",
     "ADMIN_IDS",
     "SECTION_PAGE_CHARS",
+    "TIMEZONE",
 )
 
 

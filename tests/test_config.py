@@ -20,6 +20,7 @@ SETTING_NAMES = (
     "STAFF_CHAT_ID",
     "ADMIN_IDS",
     "SECTION_PAGE_CHARS",
+    "TIMEZONE",
 )
 GOOD_TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijk"
 
@@ -44,6 +45,7 @@ def test_defaults() -> None:
     assert settings.staff_chat_id is None
     assert settings.admin_ids == frozenset()
     assert settings.section_page_chars == 1800
+    assert settings.timezone == "Europe/Sofia"
 
 
 def test_good_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,6 +56,7 @@ def test_good_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("STAFF_CHAT_ID", " -1001234567890 ")
     monkeypatch.setenv("ADMIN_IDS", "42")
     monkeypatch.setenv("SECTION_PAGE_CHARS", "3000")
+    monkeypatch.setenv("TIMEZONE", " Europe/Ljubljana ")
 
     settings = load_settings()
 
@@ -64,6 +67,7 @@ def test_good_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.staff_chat_id == -1001234567890
     assert settings.admin_ids == frozenset({42})
     assert settings.section_page_chars == 3000
+    assert settings.timezone == "Europe/Ljubljana"
 
 
 def test_the_token_is_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,6 +108,11 @@ BAD_VALUES = [
     ("ADMIN_IDS", "1.5"),
     ("SECTION_PAGE_CHARS", "10"),
     ("SECTION_PAGE_CHARS", "5000"),
+    ("TIMEZONE", "Mars/Olympus_Mons"),
+    ("TIMEZONE", "Europe"),  # a folder of the zone database, not a zone
+    ("TIMEZONE", "Sofia"),
+    ("TIMEZONE", "../../etc/passwd"),
+    ("TIMEZONE", ""),
 ]
 
 
@@ -243,6 +252,15 @@ def test_cli_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
     assert "DEFAULT_LOCALE" in lines[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "cli.db").exists()  # stopped before touching the database
+
+
+def test_cli_refuses_an_unknown_time_zone_in_one_line(tmp_path: Path) -> None:
+    result = _run(tmp_path, _cli_env(tmp_path, TIMEZONE="Europe/Sofa"), "db", "upgrade")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "civicbot: setting TIMEZONE: unknown time zone 'Europe/Sofa': use a name from the "
+        "time zone database, such as Europe/Sofia or Europe/Ljubljana"
+    ], result.stderr
 
 
 def test_cli_does_not_echo_a_bad_token(tmp_path: Path) -> None:

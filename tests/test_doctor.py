@@ -95,6 +95,7 @@ async def test_a_healthy_setup_passes(healthy: Settings, standin: TelegramStandI
     assert set(report.checks) == {
         "configuration",
         "translations",
+        "time zone",
         "bot token",
         "staff",
         "privacy",
@@ -109,6 +110,7 @@ async def test_a_healthy_setup_passes(healthy: Settings, standin: TelegramStandI
         "redis"  # not configured: skipped
     }
     assert "@civicbot_demo_bot" in report.checks["telegram"]
+    assert report.checks["time zone"].startswith("ok: Europe/Sofia (Sofia time, UTC+")
     assert "administrator" in report.checks["staff chat"]
     assert report.checks["redis"].startswith("skipped: REDIS_URL is not set")
     # It looked and changed nothing: only questions were asked of Telegram.
@@ -188,6 +190,17 @@ async def test_a_wrong_setting_is_a_problem_when_the_doctor_loads_settings(
         "configuration: problem: setting REMINDER_HOUR: Input should be less than or equal "
         "to 23: fix it in the environment or .env"
     ]
+
+
+async def test_the_configured_time_zone_is_reported(
+    standin: TelegramStandIn, database_url: str
+) -> None:
+    await migrate(database_url)
+    settings = settings_for(standin, database_url, timezone="Europe/Ljubljana")
+    report = await diagnose(settings)
+    line = report.checks["time zone"]
+    assert line.startswith("ok: Europe/Ljubljana (Ljubljana time, UTC+"), line
+    assert "TIMEZONE" in line
 
 
 async def test_missing_translations_are_a_problem(

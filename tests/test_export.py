@@ -253,7 +253,7 @@ def read_csv(data: bytes, tr: Translator) -> list[list[str]]:
 def header(tr: Translator, zone: str) -> list[str]:
     return [
         tr("Number"),
-        tr("Sent (%(zone)s)", zone=zone),
+        tr("Sent (%(zone)s)", zone=tr.zone_name(zone)),
         tr("Kind"),
         tr("Section"),
         tr("Section title"),
@@ -263,10 +263,10 @@ def header(tr: Translator, zone: str) -> list[str]:
         tr("Status"),
         tr("Reason"),
         tr("Answer"),
-        tr("Answered (%(zone)s)", zone=zone),
+        tr("Answered (%(zone)s)", zone=tr.zone_name(zone)),
         tr("Answered by"),
         tr("Channel"),
-        tr("Received (%(zone)s)", zone=zone),
+        tr("Received (%(zone)s)", zone=tr.zone_name(zone)),
         tr("On behalf of"),
         tr("Organisation"),
         tr("Registered by"),
@@ -288,6 +288,7 @@ async def test_csv_export_cell_by_cell(factory, sample: Sample, catalogs: Catalo
     assert written == 6 == len(rows) - 1, "every submission of the consultation, spam too"
     assert calls[0] == (0, 6) and calls[-1] == (6, 6)
     assert rows[0] == header(bg, "Europe/Sofia")
+    assert rows[0][1] == "Изпратено (софийско време)"
     assert csv_delimiter("bg") == ";" and csv_delimiter("en") == ","
 
     by_number = {row[0]: row for row in rows[1:]}
@@ -329,7 +330,7 @@ async def test_csv_export_cell_by_cell(factory, sample: Sample, catalogs: Catalo
     sl = catalogs.translator("sl")  # the Stara Zagora file has no Slovenian titles
     sl_rows = read_csv((await export(factory, "csv", sl))[0], sl)
     accepted = next(row for row in sl_rows if row[0] == sample.accepted.public_number)
-    assert accepted[4] == "Анализ на текущото състояние", "the original language, then"
+    assert accepted[4] == "Analysis of the current situation", "English, then the original"
     assert accepted[8] == "sprejeto"
 
 
@@ -410,8 +411,9 @@ async def test_the_general_channel_is_exported_as_general(
     data, written = await export(factory, "csv", en, slug="general")
     rows = read_csv(data, en)
     assert written == 1
-    assert rows[0][1] == "Sent (UTC)"
-    assert rows[1][:3] == [sample.general.public_number, "2024-06-01 22:30", "question"]
+    # No consultation: the municipality's zone (TIMEZONE, Sofia here), named as people do.
+    assert rows[0][1] == "Sent (Sofia time)"
+    assert rows[1][:3] == [sample.general.public_number, "2024-06-02 01:30", "question"]
     assert rows[1][6] == "1 document (снимка.pdf)"
     items = json.loads((await export(factory, "json", en, slug="general"))[0])
     assert [item["number"] for item in items] == [sample.general.public_number]
@@ -632,7 +634,7 @@ async def test_slugs_that_name_nothing_or_too_much(factory, catalogs: Catalogs) 
         await consultation_report(factory, "nope", "xlsx", io.BytesIO(), catalogs)
     with pytest.raises(UnknownConsultation):
         async with factory() as session:
-            await consultation_stats(session, "nope")
+            await consultation_stats(session, "nope", home_zone="Europe/Sofia")
     with pytest.raises(NoReport):
         await consultation_report(factory, "general", "docx", io.BytesIO(), catalogs)
 
@@ -651,7 +653,7 @@ async def test_slugs_that_name_nothing_or_too_much(factory, catalogs: Catalogs) 
 
 async def test_stats(factory, sample: Sample, catalogs: Catalogs) -> None:
     async with factory() as session:
-        stats = await consultation_stats(session, SLUG)
+        stats = await consultation_stats(session, SLUG, home_zone="Europe/Sofia")
     assert stats.total == 5 and stats.spam == 1
     assert stats.by_kind == {SubmissionKind.PROPOSAL: 4, SubmissionKind.QUESTION: 1}
     assert stats.by_status == {
@@ -687,9 +689,9 @@ async def test_stats(factory, sample: Sample, catalogs: Catalogs) -> None:
     assert chart.startswith(b"\x89PNG\r\n\x1a\n") and len(chart) > 1000
 
     async with factory() as session:
-        general = await consultation_stats(session, "general")
-    assert general.total == 1 and general.timezone == "UTC"
-    assert general.per_day == [(date(2024, 6, 1), 1)]
+        general = await consultation_stats(session, "general", home_zone="Europe/Ljubljana")
+    assert general.total == 1 and general.timezone == "Europe/Ljubljana", "the municipality's"
+    assert general.per_day == [(date(2024, 6, 2), 1)], "22:30 UTC is past midnight there"
     assert stats_chart(general, en).startswith(b"\x89PNG")
 
 
@@ -705,7 +707,7 @@ async def test_a_letter_counts_on_the_day_it_was_received(factory, sample: Sampl
                 created_at=datetime(2024, 6, 20, 9, tzinfo=UTC),  # registered weeks later
             )
         )
-        stats = await consultation_stats(session, SLUG)
+        stats = await consultation_stats(session, SLUG, home_zone="Europe/Sofia")
     assert (date(2024, 6, 3), 1) in stats.per_day and stats.per_day[-1][0] == date(2024, 6, 4)
 
 

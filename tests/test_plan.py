@@ -32,8 +32,9 @@ def test_pick_prefers_the_readers_language() -> None:
     assert pick(texts, "bg", "bg") == Localized("План", "bg")
 
 
-def test_pick_falls_back_to_the_original_and_says_so() -> None:
-    texts = {"bg": "План", "en": "Plan"}
+def test_pick_falls_back_to_english_then_to_the_original_and_says_so() -> None:
+    assert pick({"bg": "План", "en": "Plan"}, "sl", "bg") == Localized("Plan", "en")
+    texts = {"bg": "План"}
     chosen = pick(texts, "sl", "bg")
     assert chosen == Localized("План", "bg")
     assert chosen.language == "bg"

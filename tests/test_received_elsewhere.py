@@ -270,7 +270,9 @@ async def _stats_text(running_bot: RunningBot, locale: str) -> str:
     engine = create_engine(running_bot.settings.database_url)
     try:
         async with create_session_factory(engine)() as session:
-            stats = await consultation_stats(session, "stara-zagora-pid-strategy")
+            stats = await consultation_stats(
+                session, "stara-zagora-pid-strategy", home_zone="Europe/Sofia"
+            )
     finally:
         await engine.dispose()
     return stats_text(stats, Catalogs.load().translator(locale))

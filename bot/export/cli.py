@@ -22,7 +22,7 @@ from storage.migrate import upgrade
 async def run_export(
     settings: Settings, slug: str, fmt: ExportFormat, output: Path, language: str | None
 ) -> int:
-    tr = Catalogs.load().translator(language or settings.default_locale)
+    tr = Catalogs.load(home_zone=settings.timezone).translator(language or settings.default_locale)
     engine = create_engine(settings.database_url)
     try:
         if engine.dialect.name == "sqlite":
@@ -55,7 +55,7 @@ async def run_export(
 async def run_report(settings: Settings, slug: str, fmt: ReportFormat, output: Path | None) -> int:
     """The report as a file; without `output`, SLUG-report.FORMAT in the current folder
     (SLUG-report-DRAFT.FORMAT while it is not final, so nobody publishes it by mistake)."""
-    catalogs = Catalogs.load()
+    catalogs = Catalogs.load(home_zone=settings.timezone)
     engine = create_engine(settings.database_url)
     buffer = io.BytesIO()  # the file's name depends on whether the report is final
     try:
@@ -73,7 +73,8 @@ async def run_report(settings: Settings, slug: str, fmt: ReportFormat, output: P
     if ready.final:
         print(f"wrote the report of {slug} to {output}")
     else:
-        missing = checklist(catalogs.translator("en"), ready, "UTC")
+        en = catalogs.translator("en")
+        missing = checklist(en, ready, en.home_zone)
         print(f"wrote the DRAFT report of {slug} to {output}; it is not final:")
         print("\n".join(f"  - {line}" for line in missing))
     return 0

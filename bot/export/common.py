@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content import GENERAL_CHANNEL_SLUG
 from bot.i18n import Translator
 from bot.plan import pick
+from bot.zones import zone_of
 from storage.models import (
     Consultation,
     Section,
@@ -30,9 +31,6 @@ from storage.repositories import ConsultationRepository, SectionRepository
 # this slug. Consultation slugs are free lowercase words (bot/content.py), so a file could
 # call a consultation "general" too: then the slug is refused as ambiguous, not guessed.
 GENERAL_SLUG = GENERAL_CHANNEL_SLUG  # one name, reserved by the content loader
-# The general channel belongs to no consultation and so has no time zone of its own;
-# like the chat (handlers/submit.py), its times are given in UTC.
-GENERAL_ZONE = "UTC"
 
 
 class ExportError(Exception):
@@ -71,6 +69,8 @@ class Scope:
     sections: Sequence[Section] = ()
     _by_id: dict[int, Section] = field(default_factory=dict, repr=False)
     _by_number: dict[str, Section] = field(default_factory=dict, repr=False)
+    # The municipality's zone (TIMEZONE): the general channel's times are in it.
+    home_zone: str | None = None
 
     @property
     def is_general(self) -> bool:
@@ -78,7 +78,9 @@ class Scope:
 
     @property
     def zone(self) -> str:
-        return self.consultation.timezone if self.consultation else GENERAL_ZONE
+        if self.consultation is None and self.home_zone is None:
+            raise ValueError("the general channel's times need the municipality's zone")
+        return zone_of(self.consultation, self.home_zone or "")
 
     @property
     def original_language(self) -> str:
@@ -102,13 +104,14 @@ class Scope:
         return pick(dict(texts), locale, self.original_language).text
 
 
-async def resolve(session: AsyncSession, slug: str) -> Scope:
-    """What `slug` names; raises UnknownConsultation or AmbiguousSlug."""
+async def resolve(session: AsyncSession, slug: str, home_zone: str | None = None) -> Scope:
+    """What `slug` names; raises UnknownConsultation or AmbiguousSlug. `home_zone` is
+    needed by callers that take the general channel, whose times are in it."""
     consultation = await ConsultationRepository(session).by_slug(slug)
     if slug == GENERAL_SLUG:
         if consultation is not None:
             raise AmbiguousSlug()
-        return Scope(slug, None)
+        return Scope(slug, None, home_zone=home_zone)
     if consultation is None:
         raise UnknownConsultation(slug)
     sections = await SectionRepository(session).plan(consultation.id)

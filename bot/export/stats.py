@@ -69,9 +69,12 @@ class ConsultationStats:
     by_channel: dict[SubmissionChannel, int] = field(default_factory=dict)
 
 
-async def consultation_stats(session: AsyncSession, slug: str) -> ConsultationStats:
-    """Raises UnknownConsultation (an ExportError) for an unknown slug."""
-    scope = await resolve(session, slug)
+async def consultation_stats(
+    session: AsyncSession, slug: str, *, home_zone: str
+) -> ConsultationStats:
+    """Raises UnknownConsultation (an ExportError) for an unknown slug. Days are the
+    consultation's, the general channel's in `home_zone` (the municipality's)."""
+    scope = await resolve(session, slug, home_zone)
     grouped = await session.execute(
         select(
             Submission.section_id,
@@ -252,6 +255,10 @@ def _day(tr: Translator, day: date) -> str:
     return format_date(day, "long", locale=tr.format_locale)
 
 
+def day_axis_label(stats: ConsultationStats, tr: Translator) -> str:
+    return tr("Day (%(zone)s)", zone=tr.zone_name(stats.timezone))
+
+
 def stats_chart(stats: ConsultationStats, tr: Translator) -> bytes:
     """A PNG bar chart of the submissions per day (local days), titles in `tr`'s language."""
     # Imported here: matplotlib takes a while to load, and only this needs it. The
@@ -268,7 +275,7 @@ def stats_chart(stats: ConsultationStats, tr: Translator) -> bytes:
     figure.suptitle(tr("Proposals and questions per day"), fontsize=13, fontweight="bold")
     axes.set_title(title, fontsize=10)
     axes.set_ylabel(tr("Submissions"))
-    axes.set_xlabel(tr("Day (%(zone)s)", zone=stats.timezone))
+    axes.set_xlabel(day_axis_label(stats, tr))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.spines[["top", "right"]].set_visible(False)
     if stats.per_day:

@@ -88,7 +88,7 @@ class Record:
 def _header(tr: Translator, zone: str) -> list[str]:
     return [
         tr("Number"),
-        tr("Sent (%(zone)s)", zone=zone),
+        tr("Sent (%(zone)s)", zone=tr.zone_name(zone)),
         tr("Kind"),
         tr("Section"),
         tr("Section title"),
@@ -98,10 +98,10 @@ def _header(tr: Translator, zone: str) -> list[str]:
         tr("Status"),
         tr("Reason"),
         tr("Answer"),
-        tr("Answered (%(zone)s)", zone=zone),
+        tr("Answered (%(zone)s)", zone=tr.zone_name(zone)),
         tr("Answered by"),
         tr("Channel"),
-        tr("Received (%(zone)s)", zone=zone),
+        tr("Received (%(zone)s)", zone=tr.zone_name(zone)),
         tr("On behalf of"),
         tr("Organisation"),
         tr("Registered by"),
@@ -145,15 +145,16 @@ async def export_submissions(
 
     Labels, the header and section titles are in `tr`'s language (titles fall back to
     the consultation's original language); times are local to the consultation's time
-    zone (UTC for the general channel). CSV is UTF-8 with a byte order mark, separated
-    by `delimiter` (default: what Excel expects in `tr`'s locale, see csv_delimiter);
+    zone (the municipality's, `tr.home_zone`, for the general channel). CSV is UTF-8
+    with a byte order mark, separated by `delimiter` (default: what Excel expects in
+    `tr`'s locale, see csv_delimiter);
     JSON is an array of objects with stable English keys and machine values.
     Raises UnknownConsultation (an ExportError) before writing anything.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     async with session_factory() as session:
-        scope = await resolve(session, slug)
+        scope = await resolve(session, slug, tr.home_zone)
         total = (
             await session.scalar(select(func.count()).select_from(Submission).where(scope.where()))
             or 0

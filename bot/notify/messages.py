@@ -25,20 +25,23 @@ def notice_text(tr: Translator, notice: Notice, consultation: Consultation | Non
         assert consultation.closes_at is not None
         return tr(
             "🆕 <b>A new public consultation is open:</b> %(title)s\n\n"
-            "You can read it and send proposals until %(closes)s.",
+            "You can read it and send proposals until %(closes)s (%(zone)s).",
             title=title,
             closes=tr.datetime(consultation.closes_at, zone),
+            zone=tr.zone_name(zone),
         )
     if notice.kind is NoticeKind.DEADLINE:
         assert consultation.closes_at is not None
         days = max(1, int(notice.offset_key.rstrip("d") or 1))
         return tr.plural(
-            "⏳ <b>%(count)s day left</b> to send proposals on %(title)s: it closes on %(closes)s.",
+            "⏳ <b>%(count)s day left</b> to send proposals on %(title)s: "
+            "it closes on %(closes)s (%(zone)s).",
             "⏳ <b>%(count)s days left</b> to send proposals on %(title)s: "
-            "it closes on %(closes)s.",
+            "it closes on %(closes)s (%(zone)s).",
             days,
             title=title,
             closes=tr.datetime(consultation.closes_at, zone),
+            zone=tr.zone_name(zone),
         )
     if notice.kind is NoticeKind.REPORT:
         return report_text(tr, consultation, [])
