@@ -4,6 +4,7 @@ supported language."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -39,7 +40,9 @@ STAFF_COMMANDS = (
 log = logging.getLogger(__name__)
 
 
-def bot_commands(tr: Translator, commands=COMMANDS) -> list[BotCommand]:
+def bot_commands(
+    tr: Translator, commands: Sequence[tuple[str, str]] = COMMANDS
+) -> list[BotCommand]:
     return [BotCommand(command=name, description=tr(description)) for name, description in commands]
 
 

@@ -93,9 +93,8 @@ async def save(
     True when it is new. TemplateRefused says why it cannot be."""
     check(language, name, text, languages)
     repository = TemplateRepository(session)
-    if await repository.count_of_language(language) >= MAX_PER_LANGUAGE and not any(
-        template.name == name for template in await repository.of_language(language)
-    ):
+    names = {template.name for template in await repository.of_language(language)}
+    if name not in names and len(names) >= MAX_PER_LANGUAGE:
         raise TemplateRefused("too_many", str(MAX_PER_LANGUAGE))
     created = await repository.save(language, name, text.strip(), actor.name, now)
     await _log(session, actor, f"saved {language}/{name}: {text.strip()}")

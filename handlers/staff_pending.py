@@ -84,8 +84,10 @@ async def open_card(
 
 def build() -> Router:
     router = Router(name="staff-pending")
-    router.message.filter(StaffOnly())
-    router.callback_query.filter(StaffOnly())
+    # The cheap look first: only then is Telegram asked whether the sender is staff.
+    router.message.filter(F.text.startswith("/"), StaffOnly())
+    prefixes = (f"{PendingCb.__prefix__}:", f"{PendingCardCb.__prefix__}:")
+    router.callback_query.filter(F.data.startswith(prefixes), StaffOnly())
     router.message.register(pending_command, Command("pending"))
     router.callback_query.register(pending_page, PendingCb.filter())
     router.callback_query.register(open_card, PendingCardCb.filter())

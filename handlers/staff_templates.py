@@ -148,8 +148,9 @@ TEMPLATE_COMMANDS = Command("templates", "template")
 
 def build() -> Router:
     router = Router(name="staff-templates")
-    router.message.filter(StaffOnly())
-    router.callback_query.filter(StaffOnly())
+    # The cheap look first: only then is Telegram asked whether the sender is staff.
+    router.message.filter(F.text.startswith("/"), StaffOnly())
+    router.callback_query.filter(F.data.startswith(f"{TemplateCb.__prefix__}:"), StaffOnly())
     router.message.register(templates_command, Command("templates"))
     router.message.register(template_command, Command("template"))
     router.callback_query.register(delete_button, TemplateCb.filter(F.act == TemplateAct.DELETE))

@@ -479,14 +479,6 @@ class TemplateRepository:
     async def get(self, template_id: int) -> AnswerTemplate | None:
         return await self.session.get(AnswerTemplate, template_id)
 
-    async def count_of_language(self, language: str) -> int:
-        return int(
-            await self.session.scalar(
-                select(func.count()).where(AnswerTemplate.language == language)
-            )
-            or 0
-        )
-
     async def save(self, language: str, name: str, text: str, by: str, now: datetime) -> bool:
         """Store the template, replacing the one of the same language and name (two staff
         members at once do not collide); True when it is new."""

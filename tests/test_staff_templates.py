@@ -136,6 +136,15 @@ async def test_bad_templates_are_refused_with_a_clear_answer(
     assert await saved_templates(running_bot) == []
     assert [a for a in await audit(running_bot) if a.kind is StaffActionKind.TEMPLATE] == []
 
+    # A language holds twenty; a twenty-first is refused, changing one still works.
+    for index in range(20):
+        await maria.say(f"/template en t{index} Answer {index} to № {{number}}.")
+    assert (await say_one(maria, "/template en t20 One more.")).startswith(
+        "Не е запазено: един език може да има най-много 20 шаблона."
+    )
+    assert (await say_one(maria, "/template en t3 Changed.")).endswith("е променен.")
+    assert len(await saved_templates(running_bot)) == 20
+
 
 async def test_a_template_in_the_residents_language_is_sent_with_one_tap(
     resident, maria: Staff, running_bot: RunningBot

@@ -182,7 +182,7 @@ def _check_copy_text(copy: Any) -> None:
     text = copy.get("text") if isinstance(copy, dict) else None
     if not isinstance(text, str):
         raise ApiError.bad_request(
-            "can't parse inline keyboard button: Field \"copy_text\" must be a CopyTextButton"
+            'can\'t parse inline keyboard button: Field "copy_text" must be a CopyTextButton'
         )
     if not 1 <= len(text) <= MAX_COPY_TEXT:
         raise ApiError.bad_request("COPY_TEXT_INVALID")
