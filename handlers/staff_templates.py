@@ -79,7 +79,6 @@ async def delete_button(
     tr: Translator,
     catalogs: Catalogs,
     settings: Settings,
-    callback_answer: CallbackAnswer,
 ) -> None:
     chat = chat_of(query)
     assert chat is not None
