@@ -180,7 +180,9 @@ class Application:
                 log.info("%s staff cards were waiting: queued", queued)
             with telegram_at_start(self.settings.bot_api_url):
                 await bot.me()  # the token and the way to Telegram, before anything else
-                await register_commands(bot, self.catalogs, self.settings.default_locale)
+                await register_commands(
+                    bot, self.catalogs, self.settings.default_locale, self.settings.staff_chat_id
+                )
             if handle_signals:
                 loop = asyncio.get_running_loop()
                 for stop_signal in (signal.SIGINT, signal.SIGTERM):

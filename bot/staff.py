@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.privacy import lift_ban
+from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
 from storage.models import (
     Resident,
     StaffAction,
@@ -33,6 +34,23 @@ DECISIONS = (
     SubmissionStatus.PARTLY_ACCEPTED,
     SubmissionStatus.REJECTED,
 )
+
+
+MAX_STAFF_TEXT = 3000
+# Telegram's count of an answer or reason: the resident's notice around it must fit too.
+MAX_STAFF_UNITS = MAX_MESSAGE - 400
+
+
+def text_problem(text: str) -> str | None:
+    """Why an answer or reason cannot be sent to the resident as it is: "length" (not 1
+    to MAX_STAFF_TEXT characters) or "heavy" (its markup makes it too long for
+    Telegram); None when it can."""
+    length = visible_length(text)
+    if length < 1 or length > MAX_STAFF_TEXT:
+        return "length"
+    if cut_to_fit(text.strip(), MAX_STAFF_UNITS):
+        return "heavy"
+    return None
 
 
 @dataclass(frozen=True)

@@ -282,3 +282,30 @@ def follow_button(tr: Translator, consultation_id: int, following: bool) -> Inli
     if following:
         return button(tr("🔕 Stop following"), FollowCb(on=False, **where))
     return button(tr("🔔 Follow"), FollowCb(on=True, **where))
+
+
+class PendingCb(CallbackData, prefix="pn"):
+    """A page of /pending (what still needs an answer or a decision)."""
+
+    page: Page = 0
+
+
+class PendingCardCb(CallbackData, prefix="po"):
+    """/pending: show a submission's card here again."""
+
+    id: DbId
+
+
+class TemplateAct(StrEnum):
+    USE = "u"  # send it, filled, as the answer or reason the prompt asks for
+    SHOW = "s"  # its filled text as a message, to copy and change (too long to copy_text)
+    DELETE = "d"
+
+
+class TemplateCb(CallbackData, prefix="tp"):
+    """An answer template's button; `prompt` is the message id, in this chat, of the
+    prompt it answers (USE, SHOW). Rights are checked on every press."""
+
+    act: TemplateAct
+    id: DbId
+    prompt: DbId = 0

@@ -30,16 +30,17 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import export, staff
+from bot import export, staff, templates
 from bot.clock import Clock
 from bot.config import Settings
 from bot.export import report
 from bot.i18n import Catalogs, Translator
 from bot.notify.outbox import Rendered, queue_card, queue_card_refresh, queue_reply
 from bot.reading import Reading
-from bot.staff import Actor, Reply
-from bot.telegram_text import MAX_MESSAGE, cut_to_fit, visible_length
+from bot.staff import MAX_STAFF_TEXT, MAX_STAFF_UNITS, Actor, Reply, ReplyTarget, text_problem
+from bot.telegram_text import cut_to_fit
 from bot.zones import zone_of
+from handlers import staff_templates_views as template_screens
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
 from handlers.submission_views import text_too_heavy
@@ -55,9 +56,6 @@ from storage.repositories import ConsultationRepository, StaffRepository
 
 log = logging.getLogger(__name__)
 MEMBER_STATUSES = {"creator", "administrator", "member"}
-MAX_STAFF_TEXT = 3000
-# Telegram's count of an answer or reason: the resident's notice around it must fit too.
-MAX_STAFF_UNITS = MAX_MESSAGE - 400
 # Bots may upload files up to 50 MB.
 TELEGRAM_UPLOAD_LIMIT = 50 * 1024 * 1024
 # The acts that ask for a text with a prompt, and those of them that are decisions.
@@ -209,7 +207,9 @@ async def on_card_button(
             _alert(callback_answer, await _published_note(session, tr, submission, published))
             return
     if act in PROMPTED:
-        await _prompt(query, act, submission, session, bot, tr, clock, callback_answer)
+        await _prompt(
+            query, act, submission, session, bot, catalogs, settings, tr, clock, callback_answer
+        )
         return
     if act is StaffAct.FULL:
         await _show_in_full(query, submission, bot, tr)
@@ -237,11 +237,14 @@ async def _prompt(
     submission: Submission,
     session: AsyncSession,
     bot: Bot,
+    catalogs: Catalogs,
+    settings: Settings,
     tr: Translator,
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
-    """Ask for the text as a reply to the card; the prompt is bound to this message."""
+    """Ask for the text as a reply to the card; the prompt is bound to this message.
+    Under it, the answer templates in the resident's language, ready to send."""
     chat = chat_of(query)
     assert chat is not None
     screen = screens.ask_for_text(tr, submission, act, query.from_user.full_name)
@@ -257,9 +260,20 @@ async def _prompt(
     prompt = await staff.open_prompt(
         session, submission.id, act.value, chat.id, sent.message_id, query.from_user.id, clock()
     )
+    offered = await templates.offer(session, submission, catalogs, settings)
     await session.commit()
     if prompt is None:
         _alert(callback_answer, screens.erased(tr))
+    elif offered.filled:
+        under = template_screens.offer(tr, offered, sent.message_id)
+        await bot.send_message(
+            chat.id,
+            under.text,
+            reply_markup=under.markup,
+            reply_parameters=ReplyParameters(
+                message_id=sent.message_id, allow_sending_without_reply=True
+            ),
+        )
 
 
 async def _show_in_full(
@@ -290,21 +304,6 @@ def _replied_to(message: Message) -> Message | None:
     return replied
 
 
-def _usable_text(message: Message) -> bool:
-    """What _apply accepts (it explains what it does not): only such a reply uses a prompt."""
-    return _text_problem(message.text or "") is None
-
-
-def _text_problem(text: str) -> str | None:
-    """Why an answer or reason cannot be sent to the resident as it is (None: it can)."""
-    length = visible_length(text)
-    if length < 1 or length > MAX_STAFF_TEXT:
-        return "length"
-    if cut_to_fit(text.strip(), MAX_STAFF_UNITS):
-        return "heavy"
-    return None
-
-
 async def on_staff_reply(
     message: Message,
     session: AsyncSession,
@@ -325,15 +324,12 @@ async def on_staff_reply(
     number = screens.card_number(replied.text) if from_bot else None
     target = await staff.reply_target(session, message.chat.id, replied.message_id, now, number)
     if target.kind in (Reply.PROMPT, Reply.CARD):
-        assert target.submission is not None and target.act is not None
-        if target.act == StaffAct.ANSWER and target.submission.anonymised_at is not None:
-            await message.reply(screens.erased(tr))  # nobody is there to read an answer
-            return
-        if _usable_text(message) and not await staff.take(session, target, now):
-            await message.reply(screens.prompt_closed(tr))
-            return
-        act = StaffAct(target.act)
-        await _apply(message, act, target.submission, session, bot, settings, catalogs, tr, clock)
+        assert message.from_user is not None
+        actor = _actor(message.from_user)
+        note = await reply_with_text(
+            message.text or "", target, actor, session, settings, catalogs, tr, clock
+        )
+        await message.reply(note)
     elif target.kind is Reply.EXPIRED:
         await message.reply(screens.prompt_expired(tr))
     elif target.kind is Reply.CLOSED:
@@ -343,33 +339,50 @@ async def on_staff_reply(
     # A reply to a person's message: staff talking among themselves.
 
 
-async def _apply(
-    message: Message,
-    act: StaffAct,
-    submission: Submission,
+async def reply_with_text(
+    text: str,
+    target: ReplyTarget,
+    actor: Actor,
     session: AsyncSession,
-    bot: Bot,
     settings: Settings,
     catalogs: Catalogs,
     tr: Translator,
     clock: Clock,
-) -> None:
-    text = (message.text or "").strip()
-    problem = _text_problem(text)
+) -> str:
+    """What a text given to a prompt or a card does (a typed reply, or a template's
+    button): the act applied once, whoever else answers at the same moment; the note
+    for staff."""
+    assert target.submission is not None and target.act is not None
+    now = clock()
+    if target.act == StaffAct.ANSWER and target.submission.anonymised_at is not None:
+        return screens.erased(tr)  # nobody is there to read an answer
+    # Only a text that _apply accepts uses the prompt (it explains what it does not).
+    if text_problem(text) is None and not await staff.take(session, target, now):
+        return screens.prompt_closed(tr)
+    act = StaffAct(target.act)
+    return await _apply(text, act, target.submission, actor, session, settings, catalogs, tr, now)
+
+
+async def _apply(
+    text: str,
+    act: StaffAct,
+    submission: Submission,
+    actor: Actor,
+    session: AsyncSession,
+    settings: Settings,
+    catalogs: Catalogs,
+    tr: Translator,
+    now: datetime,
+) -> str:
+    text = text.strip()
+    problem = text_problem(text)
     if problem == "heavy":
-        await message.reply(text_too_heavy(tr, cut_to_fit(text, MAX_STAFF_UNITS)))
-        return
+        return text_too_heavy(tr, cut_to_fit(text, MAX_STAFF_UNITS))
     if problem is not None:
-        await message.reply(
-            tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
-        )
-        return
+        return tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
     published = await staff.published_on(session, submission)
     if published is not None:  # the prompt was opened before the report was published
-        await message.reply(await _published_note(session, tr, submission, published))
-        return
-    assert message.from_user is not None
-    actor, now = _actor(message.from_user), clock()
+        return await _published_note(session, tr, submission, published)
     if act is StaffAct.ANSWER:
         await staff.answer(session, submission, text, actor, now)
     else:
@@ -382,7 +395,7 @@ async def _apply(
         note += "\n" + screens.not_sent_offline(tr)
     elif not reachable:
         note += "\n" + screens.undelivered(tr)
-    await message.reply(note)
+    return note
 
 
 async def cancel(

@@ -409,6 +409,10 @@ def staff_help(tr: Translator) -> str:
         )
         + "\n"
         + tr("/add – a proposal or question received by e-mail, letter, phone or at a meeting")
+        + "\n"
+        + tr("/pending – what still needs an answer or a decision, oldest first")
+        + "\n"
+        + tr("/templates – answer templates per language, offered when you answer or decide")
         + "\n\n"
         + tr(
             "<b>The report (справка)</b>: /report, then the consultation, shows what is "

@@ -262,6 +262,7 @@ class StaffActionKind(enum.StrEnum):
     SPAM = "spam"
     BLOCK = "block"
     REFUSED = "refused"  # someone without staff rights tried a staff action
+    TEMPLATE = "template"  # an answer template saved or deleted (no submission)
 
 
 class StaffAction(Base):
@@ -534,6 +535,21 @@ class StaffPrompt(Base):
     expires_at: Mapped[datetime]
     # Used or cancelled: a second reply to it does nothing.
     closed_at: Mapped[datetime | None]
+
+
+class AnswerTemplate(Base):
+    """A text staff saved to answer or give a reason with, in one language; `{number}`
+    and `{section}` in it are filled with the submission's when it is used."""
+
+    __tablename__ = "answer_template"
+    __table_args__ = (UniqueConstraint("language", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Restriction(Base):

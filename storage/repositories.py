@@ -6,12 +6,26 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    AnswerTemplate,
     Audience,
     Consultation,
     ConsultationReport,
@@ -389,6 +403,112 @@ class StaffRepository:
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def open_item_conditions() -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
+    """What still keeps a report from final, as conditions on a submission: (a proposal
+    without a decision, a proposal not (fully) accepted without reasons, a question
+    without an answer). Spam meets none. An answered proposal is still undecided: the
+    law wants accepted / partly / not accepted, and reasons for what was not accepted
+    (чл. 26, ал. 5 ЗНА). The report's checklist counts these and /pending lists them."""
+    proposal = Submission.kind == SubmissionKind.PROPOSAL
+    no_reason = or_(
+        Submission.decision_reason.is_(None), func.trim(Submission.decision_reason) == ""
+    )
+    needs_reasons = (SubmissionStatus.PARTLY_ACCEPTED, SubmissionStatus.REJECTED)
+    return (
+        and_(
+            proposal,
+            Submission.status.in_((SubmissionStatus.RECEIVED, SubmissionStatus.ANSWERED)),
+        ),
+        and_(proposal, Submission.status.in_(needs_reasons), no_reason),
+        and_(
+            Submission.kind == SubmissionKind.QUESTION,
+            Submission.status == SubmissionStatus.RECEIVED,
+        ),
+    )
+
+
+class PendingRepository:
+    """What staff still owe an answer or a decision, by the report's own rules."""
+
+    DECISION, REASON, ANSWER = "decision", "reason", "answer"
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def items(
+        self,
+    ) -> Sequence[tuple[Submission, Consultation | None, Section | None, str]]:
+        """Every open item, oldest first: the submission, where it belongs and what it
+        needs (DECISION, REASON or ANSWER)."""
+        undecided, without_reasons, unanswered = open_item_conditions()
+        need = case(
+            (undecided, literal(self.DECISION)),
+            (without_reasons, literal(self.REASON)),
+            else_=literal(self.ANSWER),
+        )
+        rows = await self.session.execute(
+            select(Submission, Consultation, Section, need)
+            .outerjoin(Consultation, Consultation.id == Submission.consultation_id)
+            .outerjoin(Section, Section.id == Submission.section_id)
+            .where(or_(undecided, without_reasons, unanswered))
+            .order_by(Submission.created_at, Submission.id)
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
+
+
+class TemplateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def all(self) -> Sequence[AnswerTemplate]:
+        return (
+            await self.session.scalars(
+                select(AnswerTemplate).order_by(AnswerTemplate.language, AnswerTemplate.name)
+            )
+        ).all()
+
+    async def of_language(self, language: str) -> Sequence[AnswerTemplate]:
+        return (
+            await self.session.scalars(
+                select(AnswerTemplate)
+                .where(AnswerTemplate.language == language)
+                .order_by(AnswerTemplate.name)
+            )
+        ).all()
+
+    async def get(self, template_id: int) -> AnswerTemplate | None:
+        return await self.session.get(AnswerTemplate, template_id)
+
+    async def save(self, language: str, name: str, text: str, by: str, now: datetime) -> bool:
+        """Store the template, replacing the one of the same language and name (two staff
+        members at once do not collide); True when it is new."""
+        exists = await self.session.scalar(
+            select(AnswerTemplate.id).where(
+                AnswerTemplate.language == language, AnswerTemplate.name == name
+            )
+        )
+        statement = _insert_for(self.session)(AnswerTemplate).values(
+            language=language, name=name, text=text, updated_by=by, updated_at=now
+        )
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["language", "name"],
+                set_={"text": text, "updated_by": by, "updated_at": now},
+            )
+        )
+        return exists is None
+
+    async def delete(self, template_id: int) -> AnswerTemplate | None:
+        """The template removed; None when it was gone already."""
+        template = await self.get(template_id)
+        if template is None:
+            return None
+        result = await self.session.execute(
+            delete(AnswerTemplate).where(AnswerTemplate.id == template_id)
+        )
+        return template if result.rowcount else None
+
+
 class ReportRepository:
     """The report ("справка") of a consultation: how far its review is, and the row that
     records its closing, who prepared and approved it, and its publication."""
@@ -401,28 +521,14 @@ class ReportRepository:
 
     async def open_items(self, consultation_id: int) -> tuple[int, int, int]:
         """(proposals without a decision, proposals not (fully) accepted without reasons,
-        questions without an answer), spam left out. An answered proposal is still
-        undecided: the law wants accepted / partly / not accepted, and reasons for what
-        was not accepted (чл. 26, ал. 5 ЗНА)."""
-        needs_reasons = (SubmissionStatus.PARTLY_ACCEPTED, SubmissionStatus.REJECTED)
-        proposal = Submission.kind == SubmissionKind.PROPOSAL
-        no_reason = or_(
-            Submission.decision_reason.is_(None), func.trim(Submission.decision_reason) == ""
-        )
+        questions without an answer), spam left out (see `open_item_conditions`)."""
+        undecided, without_reasons, unanswered = open_item_conditions()
         row = (
             await self.session.execute(
                 select(
-                    func.count().filter(
-                        proposal,
-                        Submission.status.in_(
-                            (SubmissionStatus.RECEIVED, SubmissionStatus.ANSWERED)
-                        ),
-                    ),
-                    func.count().filter(proposal, Submission.status.in_(needs_reasons), no_reason),
-                    func.count().filter(
-                        Submission.kind == SubmissionKind.QUESTION,
-                        Submission.status == SubmissionStatus.RECEIVED,
-                    ),
+                    func.count().filter(undecided),
+                    func.count().filter(without_reasons),
+                    func.count().filter(unanswered),
                 ).where(Submission.consultation_id == consultation_id)
             )
         ).one()

@@ -19,6 +19,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    CopyTextButton,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -370,6 +371,22 @@ async def test_callback_data_is_limited_to_64_bytes(standin: TelegramStandIn, bo
             reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="A")]]),
         )
     assert standin.last_message(anna).buttons == ((("A", fits),),)
+
+
+async def test_a_copy_text_button_copies_1_to_256_characters(
+    standin: TelegramStandIn, bot: Bot
+) -> None:
+    anna = standin.add_user("Anna")
+
+    def copying(text: str) -> InlineKeyboardMarkup:
+        button = InlineKeyboardButton(text="📋", copy_text=CopyTextButton(text=text))
+        return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+    await bot.send_message(anna.id, "ok", reply_markup=copying("ж" * 256))
+    assert standin.last_message(anna).buttons == ((("📋", "ж" * 256),),)
+    for wrong in ("", "ж" * 257):
+        with pytest.raises(TelegramBadRequest, match="COPY_TEXT_INVALID"):
+            await bot.send_message(anna.id, "no", reply_markup=copying(wrong))
 
 
 # --- editing, deleting, callbacks ------------------------------------------------------------

@@ -10,6 +10,7 @@ from .html_entities import check_link
 from .models import Button
 
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_COPY_TEXT = 256  # CopyTextButton.text: 1-256 characters
 MAX_BUTTONS_PER_ROW = 12
 MAX_BUTTONS = 300
 # The order in which the Bot API server looks for a button's kind; the first one wins.
@@ -160,6 +161,8 @@ def _check_inline_button(button: Any, warnings: list[str]) -> dict[str, Any] | N
         _check_callback_data(payload)
     elif kind == "url":
         _check_button_url(payload)
+    elif kind == "copy_text":
+        _check_copy_text(payload)
     checked = {"text": text, kind: payload}
     checked.update({k: button[k] for k in _BUTTON_DECORATION if button.get(k)})
     return checked
@@ -172,6 +175,17 @@ def _check_callback_data(data: Any) -> None:
         )
     if len(data.encode("utf-8")) > MAX_CALLBACK_DATA_BYTES:
         raise ApiError.bad_request("BUTTON_DATA_INVALID")
+
+
+def _check_copy_text(copy: Any) -> None:
+    """A CopyTextButton: an object whose text is 1-256 characters."""
+    text = copy.get("text") if isinstance(copy, dict) else None
+    if not isinstance(text, str):
+        raise ApiError.bad_request(
+            'can\'t parse inline keyboard button: Field "copy_text" must be a CopyTextButton'
+        )
+    if not 1 <= len(text) <= MAX_COPY_TEXT:
+        raise ApiError.bad_request("COPY_TEXT_INVALID")
 
 
 def _check_button_url(url: Any) -> None:
