@@ -29,6 +29,7 @@ from handlers import (
     publish,
     staff,
     staff_add,
+    staff_groups,
     start,
     submit,
 )
@@ -49,7 +50,9 @@ def build_router() -> Router:
         follow.build(),
         broadcast.build(),
         staff_add.build(),
+        staff_groups.build(),
         staff.build(),
+        staff_groups.build_refusals(),
         staff.build_refusals(),
         staff_add.build_refusals(),
         publish.build(),
