@@ -94,6 +94,10 @@ def already_line(tr: Translator, decided: Sequence[Submission]) -> str:
 def ask_for_reason(
     tr: Translator, submission: Submission, decision: SubmissionStatus, count: int, staff_name: str
 ) -> str:
+    # Worked out first: the catalog extractor loses a plural whose arguments call functions.
+    name = person_name(staff_name)
+    label = status_label(tr, decision)
+    number = html(submission.public_number or "")
     return tr.plural(
         "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on the group "
         "of № %(number)s (%(count)s proposal without a decision). Each resident gets the "
@@ -102,9 +106,9 @@ def ask_for_reason(
         "of № %(number)s (%(count)s proposals without a decision). Each resident gets the "
         "decision with your reason. /cancel stops.",
         count,
-        name=person_name(staff_name),
-        decision=status_label(tr, decision),
-        number=html(submission.public_number or ""),
+        name=name,
+        decision=label,
+        number=number,
     )
 
 

@@ -1185,12 +1185,17 @@ class SimilarRepository:
         return await self.session.get(SimilarMember, submission_id)
 
     async def put(self, submission_id: int, group_id: int | None) -> None:
-        """Record a proposal's group, unless it has one already (kept as first decided;
-        two submissions arriving together may both name it)."""
+        """Record a proposal's group. One alone until now joins it; one in a group keeps
+        its own (two arriving together may both name it), one taken apart stays apart."""
+        insert = _insert_for(self.session)(SimilarMember).values(
+            submission_id=submission_id, group_id=group_id, apart=False
+        )
         await self.session.execute(
-            _insert_for(self.session)(SimilarMember)
-            .values(submission_id=submission_id, group_id=group_id, apart=False)
-            .on_conflict_do_nothing(index_elements=["submission_id"])
+            insert.on_conflict_do_update(
+                index_elements=["submission_id"],
+                set_={"group_id": insert.excluded.group_id},
+                where=SimilarMember.group_id.is_(None) & ~SimilarMember.apart,
+            )
         )
 
     async def members(self, group_id: int) -> Sequence[Submission]:
