@@ -95,7 +95,10 @@ async def test_one_decision_for_a_group_tells_each_resident_in_their_language(
     boris: Chat = resident("Борис", "bg")
     mojca: Chat = resident("Mojca", "sl")
     vesna: Chat = resident("Vesna", "sl")
-    numbers = [await propose(chat, text) for chat, text in zip([ana, boris, mojca], cycle_lane)]
+    numbers = [
+        await propose(chat, text)
+        for chat, text in zip([ana, boris, mojca], cycle_lane, strict=True)
+    ]
     numbers.append(await propose(vesna, cycle_lane[0] + " И осветление на велоалеята."))
     other = await propose(resident("Other", "bg"), BG[-1][0])
     groups = await _groups(running_bot)
