@@ -40,7 +40,7 @@ class SimilarProposals:
 
     async def _index(
         self, repository: SimilarRepository, consultation_id: int | None
-    ) -> tuple[SimilarityIndex, set[int]]:
+    ) -> SimilarityIndex:
         index = self._indexes.setdefault(consultation_id, SimilarityIndex())
         current = await repository.proposal_ids(consultation_id)
         for gone in index.ids() - current:
@@ -49,7 +49,7 @@ class SimilarProposals:
         if missing:
             for key, text in (await repository.texts(missing)).items():
                 index.add(key, text)
-        return index, current
+        return index
 
     async def place(self, session: AsyncSession, submission: Submission) -> int | None:
         """Put a new proposal in the group of the proposal most like it (in the caller's
@@ -58,9 +58,9 @@ class SimilarProposals:
         if submission.kind is not SubmissionKind.PROPOSAL:
             return None
         repository = SimilarRepository(session)
-        index, current = await self._index(repository, submission.consultation_id)
+        index = await self._index(repository, submission.consultation_id)
         index.add(submission.id, submission.text)
-        rows = await repository.memberships(current)
+        rows = await repository.memberships(submission.consultation_id)
         group_of = {row.submission_id: row.group_id for row in rows if row.group_id is not None}
         apart = {row.submission_id for row in rows if row.apart}
         group = place(index, submission.id, group_of, apart)

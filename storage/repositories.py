@@ -1152,20 +1152,21 @@ class SimilarRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def proposal_ids(self, consultation_id: int | None) -> set[int]:
+    @staticmethod
+    def _groupable(consultation_id: int | None) -> list[Any]:
         """The proposals of a consultation (None: the general channel) that can be
         grouped: not spam."""
-        where = (
+        return [
             Submission.consultation_id.is_(None)
             if consultation_id is None
-            else Submission.consultation_id == consultation_id
-        )
+            else Submission.consultation_id == consultation_id,
+            Submission.kind == SubmissionKind.PROPOSAL,
+            Submission.status != SubmissionStatus.SPAM,
+        ]
+
+    async def proposal_ids(self, consultation_id: int | None) -> set[int]:
         rows = await self.session.scalars(
-            select(Submission.id).where(
-                where,
-                Submission.kind == SubmissionKind.PROPOSAL,
-                Submission.status != SubmissionStatus.SPAM,
-            )
+            select(Submission.id).where(*self._groupable(consultation_id))
         )
         return set(rows)
 
@@ -1175,9 +1176,11 @@ class SimilarRepository:
         )
         return {row.id: row.text for row in rows}
 
-    async def memberships(self, ids: Collection[int]) -> Sequence[SimilarMember]:
+    async def memberships(self, consultation_id: int | None) -> Sequence[SimilarMember]:
         rows = await self.session.scalars(
-            select(SimilarMember).where(SimilarMember.submission_id.in_(ids))
+            select(SimilarMember)
+            .join(Submission, SimilarMember.submission_id == Submission.id)
+            .where(*self._groupable(consultation_id))
         )
         return rows.all()
 

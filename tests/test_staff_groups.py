@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from sqlalchemy import select
 
 from bot.export import consultation_report
@@ -56,6 +57,8 @@ async def _submissions(running_bot: RunningBot) -> dict[str, Submission]:
         return {s.public_number or "": s for s in rows}
 
 
+# Seventy-eight residents each write a proposal: longer than the default limit.
+@pytest.mark.timeout(600)
 async def test_residents_proposals_are_grouped_as_the_test_set_says(
     resident, maria: Staff, running_bot: RunningBot
 ) -> None:
