@@ -176,3 +176,10 @@ async def test_one_decision_for_a_group_tells_each_resident_in_their_language(
     positions = [page.index(number) for number in (numbers[0], numbers[1], numbers[2], other)]
     assert positions == sorted(positions)
     assert page.count("сходни, група 1") == 3
+
+    # Groups stay as they were found: a later near-duplicate joins the group, and the
+    # proposal taken out is never grouped again, however alike.
+    late = await propose(resident("Late", "bg"), cycle_lane[0] + " И осветление на велоалеята!")
+    groups = await _groups(running_bot)
+    assert groups[late] == groups[numbers[0]] is not None
+    assert groups[numbers[3]] is None
