@@ -183,3 +183,42 @@ async def test_one_decision_for_a_group_tells_each_resident_in_their_language(
     groups = await _groups(running_bot)
     assert groups[late] == groups[numbers[0]] is not None
     assert groups[numbers[3]] is None
+
+
+async def test_two_staff_deciding_a_group_at_once_make_one_decision(
+    resident, maria: Staff, staff_room: StaffRoom, running_bot: RunningBot
+) -> None:
+    petar = Staff(maria.standin, staff_room, staff_room.petar)
+    chats = [resident(name, language) for name, language in (("A", "en"), ("B", "bg"))]
+    numbers = [await propose(chat, text) for chat, text in zip(chats, BG[1][:2], strict=True)]
+    card = await maria.card_of(numbers[0])
+    await maria.press(card, "👥 Решение за групата (2)")
+    choice = maria.messages[-1]
+    before = len(maria.messages)
+    await maria.press(choice, "✅ Приемане")
+    await petar.press(choice, "❌ Неприемане")
+    maria_prompt, petar_prompt = maria.messages[before:]
+    heard = [len(inbox(chat)) for chat in chats]
+
+    before = len(maria.messages)
+    # Both replies reach the bot before either is answered.
+    maria.standin.send_text(
+        maria.user, "Ще бъде направено.", chat=staff_room.chat, reply_to=maria_prompt.message_id
+    )
+    maria.standin.send_text(
+        petar.user, "Няма средства.", chat=staff_room.chat, reply_to=petar_prompt.message_id
+    )
+    await maria.standin.wait_for(lambda: len(maria.messages) >= before + 2, 20)
+    await maria.standin.wait_idle()
+    outcomes = [m.text for m in maria.messages[before:] if m.reply_to_message_id]
+    assert sum(text.startswith("Записано") for text in outcomes) == 1
+    assert sum(text.startswith("Нищо не е записано") for text in outcomes) == 1
+
+    decisions = [a for a in await audit(running_bot) if a.kind is StaffActionKind.DECIDE]
+    assert len(decisions) == 2 and len({a.actor_name for a in decisions}) == 1
+    submissions = await _submissions(running_bot)
+    assert len({submissions[number].status for number in numbers}) == 1
+    for chat, count in zip(chats, heard, strict=True):
+        [notice] = await arrived(chat, count)
+        assert notice.text.startswith("📋")
+        assert len(inbox(chat)) == count + 1
