@@ -14,6 +14,7 @@ import random
 import statistics
 import tempfile
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,6 +86,13 @@ async def main(count: int, samples: int) -> None:
                 placed = time.perf_counter()
             baseline.append(stored - started)
             placing.append(placed - stored)
+        # What the index of a consultation holds in memory, loaded anew.
+        tracemalloc.start()
+        async with sessions.begin() as session:
+            fresh = SimilarProposals()
+            await fresh.place(session, submission)
+            held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
         await engine.dispose()
     first, rest = placing[0], placing[1:]
     print(f"{count} proposals in the consultation, {samples} new ones")
@@ -95,6 +103,7 @@ async def main(count: int, samples: int) -> None:
         f"max {max(rest) * 1000:.1f} ms "
         f"(x{statistics.median(rest) / statistics.median(baseline):.1f} the baseline)"
     )
+    print(f"memory held by the consultation's index: {held / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ and compared by cosine. README ("Grouped near-duplicates") says how THRESHOLD wa
 chosen and measured (tests/similarity_cases.py, tests/test_similarity.py).
 
 Pure Python: a proposal's n-grams are counted once and kept (SimilarityIndex), so a
-new proposal is compared with a thousand others in a few milliseconds; scikit-learn
-would cost tens of MiB and a second of import for the same arithmetic.
+new proposal is compared with a thousand others in tens of milliseconds
+(bench/grouping.py); scikit-learn would cost tens of MiB and a second of import for the
+same arithmetic.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -73,7 +75,7 @@ class SimilarityIndex:
     proposal costs one pass over the others, each a set intersection done in C."""
 
     def __init__(self) -> None:
-        self._counts: dict[int, dict[str, float]] = {}  # id -> sublinear term frequencies
+        self._counts: dict[int, dict[str, int]] = {}  # id -> n-gram counts
         self._df: Counter[str] = Counter()
         self._vectors: dict[int, dict[str, float]] = {}
         self._vectors_at = 0
@@ -90,7 +92,8 @@ class SimilarityIndex:
     def add(self, key: int, text: str) -> None:
         if key in self._counts:
             return
-        counts = {gram: 1.0 + math.log(count) for gram, count in ngrams(text).items()}
+        # Interned: a thousand proposals share a few thousand n-grams, each stored once.
+        counts = {sys.intern(gram): count for gram, count in ngrams(text).items()}
         self._counts[key] = counts
         self._df.update(counts.keys())
 
@@ -110,7 +113,8 @@ class SimilarityIndex:
             # Smoothed IDF: a gram nobody else wrote still weighs.
             total, df = 1 + size, self._df
             weights = {
-                g: tf * (math.log(total / (1 + df[g])) + 1.0) for g, tf in self._counts[key].items()
+                g: (1.0 + math.log(count)) * (math.log(total / (1 + df[g])) + 1.0)
+                for g, count in self._counts[key].items()
             }
             norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
             vector = {g: w / norm for g, w in weights.items()}
