@@ -25,6 +25,7 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.conversation import create_storage
 from bot.flood import MessageRateMiddleware
+from bot.groups import SimilarProposals
 from bot.i18n import Catalogs
 from bot.metrics import Metrics
 from bot.middlewares import DatabaseMiddleware, MetricsMiddleware, ResidentMiddleware
@@ -116,6 +117,7 @@ def build_dispatcher(
         clock=clock,
         session_factory=session_factory,
         metrics=metrics or Metrics(),
+        similar=SimilarProposals(),
     )
     dispatcher.update.outer_middleware(MetricsMiddleware(dispatcher["metrics"]))
     dispatcher.update.outer_middleware(DatabaseMiddleware(ReadingCache()))

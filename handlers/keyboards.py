@@ -206,6 +206,21 @@ class StaffCb(CallbackData, prefix="sc"):
     id: DbId
 
 
+class GroupAct(StrEnum):
+    CHOOSE = "choose"  # the decisions offered for the whole group
+    ACCEPT = "accepted"
+    PARTLY = "partly_accepted"
+    REJECT = "rejected"
+    APART = "apart"  # "not similar": out of its group
+
+
+class GroupCb(CallbackData, prefix="sg"):
+    """A staff button about the group of near-duplicates of the card's submission."""
+
+    act: GroupAct
+    id: DbId
+
+
 class StaffTool(StrEnum):
     EXPORT = "export"
     REPORT = "report"

@@ -30,7 +30,7 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import export, staff, templates
+from bot import export, groups, staff, templates
 from bot.clock import Clock
 from bot.config import Settings
 from bot.export import report
@@ -136,7 +136,8 @@ async def render_card(session: AsyncSession, submission: Submission, tr: Transla
     """The card as the staff chat shows it now (the outbox worker renders it when it
     sends or refreshes it)."""
     consultation, section, resident = await _card_parts(session, submission)
-    screen = screens.card(tr, submission, consultation, section, resident)
+    similar = await groups.similar_to(session, submission)
+    screen = screens.card(tr, submission, consultation, section, resident, similar)
     return Rendered(screen.text, screen.markup)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.groups import SimilarProposals
 from bot.i18n import Catalogs, Translator
 from bot.notify.outbox import queue_card
 from bot.reading import Reading
@@ -94,6 +95,7 @@ async def on_step(
     settings: Settings,
     clock: Clock,
     callback_answer: CallbackAnswer,
+    similar: SimilarProposals,
 ) -> None:
     tr = _tr(query, tr, catalogs, settings)
     data = await state.get_data()
@@ -157,7 +159,7 @@ async def on_step(
             await state.set_state(Adding.organisation)
             await _ask(bot, where, screens.ask_organisation(tr), tr, state)
             return
-        await _save(query, data, state, session, tr, settings, clock)
+        await _save(query, data, state, session, tr, settings, clock, similar)
 
 
 async def _save(
@@ -168,6 +170,7 @@ async def _save(
     tr: Translator,
     settings: Settings,
     clock: Clock,
+    similar: SimilarProposals,
 ) -> None:
     target = await _target(session, data)
     if target is None:
@@ -201,6 +204,8 @@ async def _save(
         now=clock(),
         home_zone=settings.timezone,
     )
+    if created:
+        await similar.place(session, submission)
     # The card follows the commit through the outbox, as for a resident's submission.
     if created and settings.staff_chat_id is not None:
         await queue_card(session, submission, settings.staff_chat_id)

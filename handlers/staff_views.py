@@ -33,6 +33,7 @@ from handlers.keyboards import (
     button,
     main_menu,
 )
+from handlers.staff_groups_views import group_row, similar_line
 from handlers.submission_views import attachment_summary, kind_label, status_label
 from handlers.views import Screen, html
 from storage.models import (
@@ -82,9 +83,10 @@ def card(
     consultation: Consultation | None,
     section: Section | None,
     resident: Resident | None,
+    similar: Sequence[Submission] = (),
 ) -> Screen:
     """The card; a text and answer too long for one message are shortened on it, and
-    «📄 Full text» sends all of them."""
+    «📄 Full text» sends all of them. `similar`: the other proposals of its group."""
     zone = zone_of(consultation, tr.home_zone)
     icon = "💡" if submission.kind is SubmissionKind.PROPOSAL else "❓"
     number = html(submission.public_number or "")
@@ -94,6 +96,7 @@ def card(
         _about(tr, consultation, section, submission.section_number),
         f"🕓 {tr.datetime(submission.created_at, zone)}",
         *([_received_line(tr, submission, zone)] if offline else []),
+        *([similar_line(tr, similar)] if similar else []),
         "",
     ]
     who = [""]
@@ -160,7 +163,10 @@ def card(
         "answer": submission.answer or "",
     }
     text, shortened = fit(render, pieces)
-    return Screen(text, _card_keyboard(tr, submission, resident, shortened=shortened))
+    markup = _card_keyboard(tr, submission, resident, shortened=shortened)
+    if similar:
+        markup.inline_keyboard.append(group_row(tr, submission, similar))
+    return Screen(text, markup)
 
 
 def received_elsewhere(submission: Submission) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import albums
 from bot.clock import Clock
 from bot.config import Settings
+from bot.groups import SimilarProposals
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.notify.outbox import queue_card, queue_screen
@@ -134,6 +135,7 @@ async def on_draft_button(
     clock: Clock,
     settings: Settings,
     metrics: Metrics,
+    similar: SimilarProposals,
 ) -> None:
     earlier = await SubmissionRepository(session).by_draft_key(callback_data.key)
     if earlier is not None:  # sent already: a second tap, or the update came twice
@@ -188,7 +190,9 @@ async def on_draft_button(
         await state.set_data(draft.to_state())
         await show(query, screens.pick_organisation_kind(tr, draft))
     elif action is DraftAction.SEND:
-        sent = await _send(query, draft, target, state, session, resident, tr, clock, settings)
+        sent = await _send(
+            query, draft, target, state, session, resident, tr, clock, settings, similar
+        )
         if sent is not None:
             metrics.submissions.labels(sent.kind.value).inc()
 
@@ -203,6 +207,7 @@ async def _send(
     tr: Translator,
     clock: Clock,
     settings: Settings,
+    similar: SimilarProposals,
 ) -> Submission | None:
     """Store the draft and answer the resident; the new submission, if one was made."""
     now = clock()
@@ -243,8 +248,10 @@ async def _send(
     await queue_screen(
         session, query.from_user.id, receipt.text, receipt.markup, edit_message_id=_editable(query)
     )
-    if isinstance(outcome, Sent) and settings.staff_chat_id is not None:
-        await queue_card(session, outcome.submission, settings.staff_chat_id)
+    if isinstance(outcome, Sent):
+        await similar.place(session, outcome.submission)
+        if settings.staff_chat_id is not None:
+            await queue_card(session, outcome.submission, settings.staff_chat_id)
     await session.commit()
     return outcome.submission if isinstance(outcome, Sent) else None
 

@@ -263,6 +263,7 @@ class StaffActionKind(enum.StrEnum):
     BLOCK = "block"
     REFUSED = "refused"  # someone without staff rights tried a staff action
     TEMPLATE = "template"  # an answer template saved or deleted (no submission)
+    NOT_SIMILAR = "not_similar"  # taken out of its group of near-duplicates
 
 
 class StaffAction(Base):
@@ -278,6 +279,22 @@ class StaffAction(Base):
     actor_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[StaffActionKind] = mapped_column(_stored_by_value(StaffActionKind))
     detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SimilarMember(Base):
+    """A proposal's place among its near-duplicates, decided once when it arrived (so
+    groups stay as staff saw them). `group_id` names the group by its oldest proposal's
+    id; None: alike to none. `apart`: staff took it out ("not similar"), and it is never
+    grouped again."""
+
+    __tablename__ = "similar_member"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int | None] = mapped_column(index=True)
+    apart: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

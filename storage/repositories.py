@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +49,7 @@ from storage.models import (
     Resident,
     Restriction,
     Section,
+    SimilarMember,
     StaffAction,
     StaffActionKind,
     StaffPrompt,
@@ -1248,3 +1250,103 @@ class PrivacyRepository:
             result = await self.session.execute(statement)
             removed += result.rowcount or 0
         return removed
+
+
+class SimilarRepository:
+    """Groups of near-duplicate proposals (bot/groups.py decides them)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def _groupable(consultation_id: int | None) -> list[Any]:
+        """The proposals of a consultation (None: the general channel) that can be
+        grouped: not spam."""
+        return [
+            Submission.consultation_id.is_(None)
+            if consultation_id is None
+            else Submission.consultation_id == consultation_id,
+            Submission.kind == SubmissionKind.PROPOSAL,
+            Submission.status != SubmissionStatus.SPAM,
+        ]
+
+    async def proposal_ids(self, consultation_id: int | None) -> set[int]:
+        rows = await self.session.scalars(
+            select(Submission.id).where(*self._groupable(consultation_id))
+        )
+        return set(rows)
+
+    async def texts(self, ids: Collection[int]) -> dict[int, str]:
+        rows = await self.session.execute(
+            select(Submission.id, Submission.text).where(Submission.id.in_(ids))
+        )
+        return {row.id: row.text for row in rows}
+
+    async def memberships(self, consultation_id: int | None) -> Sequence[SimilarMember]:
+        rows = await self.session.scalars(
+            select(SimilarMember)
+            .join(Submission, SimilarMember.submission_id == Submission.id)
+            .where(*self._groupable(consultation_id))
+        )
+        return rows.all()
+
+    async def member(self, submission_id: int) -> SimilarMember | None:
+        return await self.session.get(SimilarMember, submission_id)
+
+    async def put(self, submission_id: int, group_id: int | None) -> None:
+        """Record a proposal's group. One alone until now joins it; one in a group keeps
+        its own (two arriving together may both name it), one taken apart stays apart."""
+        insert = _insert_for(self.session)(SimilarMember).values(
+            submission_id=submission_id, group_id=group_id, apart=False
+        )
+        await self.session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["submission_id"],
+                set_={"group_id": insert.excluded.group_id},
+                where=SimilarMember.group_id.is_(None) & ~SimilarMember.apart,
+            )
+        )
+
+    async def members(self, group_id: int) -> Sequence[Submission]:
+        """The proposals of a group, oldest first (spam left out)."""
+        rows = await self.session.scalars(
+            select(Submission)
+            .join(SimilarMember, SimilarMember.submission_id == Submission.id)
+            .where(
+                SimilarMember.group_id == group_id,
+                Submission.status != SubmissionStatus.SPAM,
+            )
+            .order_by(Submission.id)
+        )
+        return rows.all()
+
+    async def groups_of(self, consultation_id: int) -> dict[int, int]:
+        """Each grouped proposal of a consultation and its group (groups of two or more)."""
+        rows = (
+            await self.session.execute(
+                select(SimilarMember.submission_id, SimilarMember.group_id)
+                .join(Submission, SimilarMember.submission_id == Submission.id)
+                .where(
+                    Submission.consultation_id == consultation_id,
+                    SimilarMember.group_id.is_not(None),
+                    Submission.status != SubmissionStatus.SPAM,
+                )
+            )
+        ).all()
+        sizes = Counter(group for _, group in rows)
+        return {submission: group for submission, group in rows if sizes[group] > 1}
+
+    async def claim_undecided(self, ids: Collection[int], decision: SubmissionStatus) -> list[int]:
+        """Set `decision` on those of `ids` still without one, in one statement: of two
+        staff deciding at once, each proposal goes to one of them. The ids it was set on."""
+        rows = await self.session.scalars(
+            update(Submission)
+            .where(
+                Submission.id.in_(ids),
+                Submission.status.in_([SubmissionStatus.RECEIVED, SubmissionStatus.ANSWERED]),
+            )
+            .values(status=decision)
+            .returning(Submission.id)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(rows)

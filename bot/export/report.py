@@ -19,8 +19,8 @@ import asyncio
 import html
 import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Literal
 
@@ -51,7 +51,7 @@ from storage.models import (
     SubmissionKind,
     SubmissionStatus,
 )
-from storage.repositories import ReportRepository
+from storage.repositories import ReportRepository, SimilarRepository
 
 ReportFormat = Literal["docx", "xlsx", "html"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("docx", "xlsx", "html")
@@ -191,6 +191,7 @@ class Entry:
     author: str
     decision: str
     reasons: str
+    submission_id: int = 0
 
 
 @dataclass
@@ -308,18 +309,20 @@ async def consultation_report(
                     Submission.channel,
                     Submission.stakeholder,
                     Submission.organisation_name,
+                    Submission.id,
                 )
                 .where(scope.where())
                 .order_by(Submission.received_at, Submission.id)
             )
         ).all()
+        similar = await SimilarRepository(session).groups_of(scope.consultation.id)
     tr = catalogs.translator(scope.original_language)
     signed = Signatures(
         record.prepared_by if record else None,
         record.approved_by if record else None,
         record.approved_at if record else None,
     )
-    report = build_report(tr, scope, rows, now, ready, signed)
+    report = build_report(tr, scope, rows, now, ready, signed, similar)
     render = {"docx": _docx, "xlsx": _xlsx, "html": _html}[fmt]
     # Laying out a long report takes a while: off the event loop, so a bot keeps answering.
     await asyncio.to_thread(render, report, output)
@@ -365,7 +368,10 @@ def build_report(
     now: datetime,
     ready: Readiness | None = None,
     signed: Signatures | None = None,
+    similar: Mapping[int, int] | None = None,
 ) -> Report:
+    """`similar`: the group of each grouped proposal (by submission id): a group's
+    proposals about one section are listed together, each marked with its group."""
     consultation = scope.consultation
     assert consultation is not None
     language = consultation.original_language
@@ -395,6 +401,7 @@ def build_report(
             author=_author(tr, author, stakeholder, organisation),
             decision=_decision(tr, kind, status),
             reasons=_reasons(tr, kind, status, reason, answer),
+            submission_id=row[13] if len(row) > 13 else 0,
         )
         section = scope.section(section_id, section_number)
         if section is not None:
@@ -418,6 +425,8 @@ def build_report(
     groups += [lost_groups[number] for number in sorted(lost_groups, key=_number_key)]
     if general.entries:
         groups.append(general)
+    if similar:
+        _similar_together(tr, groups, similar)
 
     if consultation.closes_at is not None:
         period = tr(
@@ -527,6 +536,29 @@ def build_report(
         section_column=tr("Section"),
         signatures=signatures,
     )
+
+
+def _similar_together(tr: Translator, groups: list[Group], similar: Mapping[int, int]) -> None:
+    """Within each section, a group's proposals follow its first one, and each carries
+    its group's mark (numbered in the report's order; a group spread over several
+    sections has the same mark in each)."""
+    marks: dict[int, str] = {}
+    for group in groups:
+        members: dict[int, list[Entry]] = {}
+        for entry in group.entries:
+            if entry.submission_id in similar:
+                members.setdefault(similar[entry.submission_id], []).append(entry)
+        ordered: list[Entry] = []
+        for entry in group.entries:
+            key = similar.get(entry.submission_id)
+            if key is None:
+                ordered.append(entry)
+            elif key in members:
+                mark = marks.setdefault(
+                    key, tr("similar, group %(group)s", group=tr.number(len(marks) + 1))
+                )
+                ordered += [replace(e, number=f"{e.number}\n{mark}") for e in members.pop(key)]
+        group.entries = ordered
 
 
 def _author(
