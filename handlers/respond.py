@@ -6,6 +6,7 @@ import logging
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.views import Screen
 
@@ -40,3 +41,9 @@ def _already_shows(message: Message, screen: Screen) -> bool:
 
 def _buttons(markup: InlineKeyboardMarkup | None) -> object:
     return markup.model_dump(exclude_none=True) if markup is not None else None
+
+
+def alert(callback_answer: CallbackAnswer, text: str) -> None:
+    """The answer to a button shown as an alert, which stays until it is dismissed."""
+    callback_answer.text = text
+    callback_answer.show_alert = True

@@ -43,6 +43,7 @@ from bot.zones import zone_of
 from handlers import staff_templates_views as template_screens
 from handlers import staff_views as screens
 from handlers.keyboards import StaffAct, StaffCb, StaffTool, StaffToolCb
+from handlers.respond import alert
 from handlers.submission_views import text_too_heavy
 from storage.models import (
     Consultation,
@@ -95,7 +96,7 @@ class StaffOnly(BaseFilter):
         return chat.id == settings.staff_chat_id and await is_staff(bot, settings, user.id)
 
 
-def _actor(user: User) -> Actor:
+def actor_of(user: User) -> Actor:
     return Actor(user.id, user.full_name)
 
 
@@ -125,7 +126,7 @@ async def _card_parts(
     return consultation, section, resident
 
 
-async def _published_note(
+async def published_note(
     session: AsyncSession, tr: Translator, submission: Submission, published: datetime
 ) -> str:
     consultation = await session.get(Consultation, submission.consultation_id)
@@ -151,7 +152,7 @@ async def queue_missing_cards(session: AsyncSession, settings: Settings) -> int:
     return len(missing)
 
 
-async def _queue_reply(
+async def queue_resident_reply(
     session: AsyncSession,
     catalogs: Catalogs,
     settings: Settings,
@@ -193,19 +194,19 @@ async def on_card_button(
     tr = staff_translator(chat_of(query), tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
-        _alert(callback_answer, screens.erased(tr))
+        alert(callback_answer, screens.erased(tr))
         return
-    act, actor = callback_data.act, _actor(query.from_user)
+    act, actor = callback_data.act, actor_of(query.from_user)
     if act is StaffAct.ANSWER and submission.anonymised_at is not None:
-        _alert(callback_answer, screens.erased(tr))  # nobody is there to read an answer
+        alert(callback_answer, screens.erased(tr))  # nobody is there to read an answer
         return
     if act in DECISIONS and not staff.decidable(submission):
-        _alert(callback_answer, screens.question_not_decided(tr))
+        alert(callback_answer, screens.question_not_decided(tr))
         return
     if act in PROMPTED or act is StaffAct.SPAM:
         published = await staff.published_on(session, submission)
         if published is not None:
-            _alert(callback_answer, await _published_note(session, tr, submission, published))
+            alert(callback_answer, await published_note(session, tr, submission, published))
             return
     if act in PROMPTED:
         await _prompt(
@@ -222,7 +223,7 @@ async def on_card_button(
             await session.get(Resident, submission.resident_id) if submission.resident_id else None
         )
         if resident is None:
-            _alert(callback_answer, screens.undelivered(tr))
+            alert(callback_answer, screens.undelivered(tr))
             return
         await staff.set_blocked(
             session, submission, resident, act is StaffAct.BLOCK, actor, settings
@@ -264,7 +265,7 @@ async def _prompt(
     offered = await templates.offer(session, submission, catalogs, settings)
     await session.commit()
     if prompt is None:
-        _alert(callback_answer, screens.erased(tr))
+        alert(callback_answer, screens.erased(tr))
     elif offered.filled:
         under = template_screens.offer(tr, offered, sent.message_id)
         await bot.send_message(
@@ -294,7 +295,7 @@ async def _show_in_full(
         )
 
 
-def _replied_to(message: Message) -> Message | None:
+def replied_to(message: Message) -> Message | None:
     """The message this one replies to; None when it is no reply (in a forum topic,
     Telegram shows every message as a reply to the topic's first one)."""
     replied = message.reply_to_message
@@ -316,7 +317,7 @@ async def on_staff_reply(
 ) -> None:
     """A reply to a prompt does its act on its submission; a reply to a card answers it.
     Anything else is never sent to anyone."""
-    replied = _replied_to(message)
+    replied = replied_to(message)
     if replied is None:
         return  # not a reply: staff talking among themselves
     tr = staff_translator(message.chat, tr, catalogs, settings)
@@ -326,7 +327,7 @@ async def on_staff_reply(
     target = await staff.reply_target(session, message.chat.id, replied.message_id, now, number)
     if target.kind in (Reply.PROMPT, Reply.CARD):
         assert message.from_user is not None
-        actor = _actor(message.from_user)
+        actor = actor_of(message.from_user)
         note = await reply_with_text(
             message.text or "", target, actor, session, settings, catalogs, tr, clock
         )
@@ -364,6 +365,16 @@ async def reply_with_text(
     return await _apply(text, act, target.submission, actor, session, settings, catalogs, tr, now)
 
 
+def text_refusal(tr: Translator, text: str) -> str | None:
+    """What staff are told when their answer or reason cannot go to a resident as it is."""
+    problem = text_problem(text)
+    if problem == "heavy":
+        return text_too_heavy(tr, cut_to_fit(text, MAX_STAFF_UNITS))
+    if problem is not None:
+        return tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
+    return None
+
+
 async def _apply(
     text: str,
     act: StaffAct,
@@ -376,19 +387,17 @@ async def _apply(
     now: datetime,
 ) -> str:
     text = text.strip()
-    problem = text_problem(text)
-    if problem == "heavy":
-        return text_too_heavy(tr, cut_to_fit(text, MAX_STAFF_UNITS))
-    if problem is not None:
-        return tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
+    refusal = text_refusal(tr, text)
+    if refusal is not None:
+        return refusal
     published = await staff.published_on(session, submission)
     if published is not None:  # the prompt was opened before the report was published
-        return await _published_note(session, tr, submission, published)
+        return await published_note(session, tr, submission, published)
     if act is StaffAct.ANSWER:
         await staff.answer(session, submission, text, actor, now)
     else:
         await staff.decide(session, submission, SubmissionStatus(act.value), text, actor, now)
-    reachable = await _queue_reply(session, catalogs, settings, submission, act)
+    reachable = await queue_resident_reply(session, catalogs, settings, submission, act)
     await queue_card_refresh(session, submission)
     await session.commit()
     note = screens.done(tr, submission)
@@ -410,7 +419,7 @@ async def cancel(
     """/cancel as a reply to a prompt cancels it; on its own, the sender's open prompts."""
     assert message.from_user is not None
     tr = staff_translator(message.chat, tr, catalogs, settings)
-    now, replied = clock(), _replied_to(message)
+    now, replied = clock(), replied_to(message)
     outcome = (
         await staff.cancel_prompt(session, message.chat.id, replied.message_id, now)
         if replied is not None
@@ -501,7 +510,7 @@ async def tool_button(
     if callback_data.consultation_id:
         consultation = await ConsultationRepository(session).by_id(callback_data.consultation_id)
         if consultation is None:
-            _alert(callback_answer, tr("This consultation no longer exists."))
+            alert(callback_answer, tr("This consultation no longer exists."))
             return
         slug = consultation.slug
     tool, fmt = callback_data.tool, callback_data.format
@@ -520,7 +529,7 @@ async def tool_button(
             await _send_file(bot, chat.id, session_factory, catalogs, tool, slug, fmt, tr)
     except export.ExportError as error:
         log.info("staff %s of %s refused: %s", tool, slug, error)
-        _alert(callback_answer, tr("This cannot be done: %(reason)s", reason=str(error)))
+        alert(callback_answer, tr("This cannot be done: %(reason)s", reason=str(error)))
 
 
 async def _report_review(
@@ -543,10 +552,10 @@ async def _report_review(
         else:
             review = await report.review(session, slug, clock())
     except report.ReviewNotClean as refused:
-        _alert(callback_answer, screens.review_refused(tr))
+        alert(callback_answer, screens.review_refused(tr))
         review = refused.review
     except export.ExportError as error:
-        _alert(callback_answer, screens.report_refusal(tr, error))
+        alert(callback_answer, screens.report_refusal(tr, error))
         return
     screen = screens.report_review(tr, review)
     await bot.send_message(chat_id, screen.text, reply_markup=screen.markup)
@@ -606,20 +615,15 @@ async def refuse(
     what = event.data if isinstance(event, CallbackQuery) else (event.text or "").split()[0]
     # No user id here: log files are not erased with a person (the audit row is).
     log.warning("refused staff action %r", what)
-    await staff.refused(session, _actor(event.from_user), str(what))
+    await staff.refused(session, actor_of(event.from_user), str(what))
     if callback_answer is not None:
-        _alert(callback_answer, screens.not_staff(tr))
+        alert(callback_answer, screens.not_staff(tr))
     else:
         await event.answer(screens.not_staff(tr))
 
 
 def _not_a_command(message: Message) -> bool:
     return not (message.text or "").startswith("/")
-
-
-def _alert(callback_answer: CallbackAnswer, text: str) -> None:
-    callback_answer.text = text
-    callback_answer.show_alert = True
 
 
 TOOLS = Command(*(tool.value for tool in StaffTool))

@@ -38,7 +38,7 @@ from bot.submissions import (
 from handlers import staff_add_views as screens
 from handlers import staff_views
 from handlers.keyboards import AddCb, AddStep
-from handlers.respond import show
+from handlers.respond import alert, show
 from handlers.staff import StaffOnly, chat_of, refuse, staff_translator
 from handlers.submission_views import text_refused
 from handlers.views import Screen
@@ -102,7 +102,7 @@ async def on_step(
     step = callback_data.step
     if data.get("key") != callback_data.key or not _valid(callback_data):
         # A button of a registration saved, cancelled or replaced: it stays as it is.
-        callback_answer.text, callback_answer.show_alert = screens.stale(tr), True
+        alert(callback_answer, screens.stale(tr))
         return
     if step is AddStep.CANCEL:
         await state.clear()

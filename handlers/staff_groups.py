@@ -19,25 +19,21 @@ from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from bot.notify.outbox import queue_card_refresh
 from bot.staff import Reply, ReplyTarget
-from bot.telegram_text import cut_to_fit
 from handlers import staff_groups_views as screens
 from handlers import staff_views
 from handlers.keyboards import GroupAct, GroupCb, StaffAct
+from handlers.respond import alert
 from handlers.staff import (
-    MAX_STAFF_TEXT,
-    MAX_STAFF_UNITS,
     StaffOnly,
-    _actor,
-    _alert,
-    _published_note,
-    _queue_reply,
-    _replied_to,
-    _text_problem,
+    actor_of,
     chat_of,
+    published_note,
+    queue_resident_reply,
     refuse,
+    replied_to,
     staff_translator,
+    text_refusal,
 )
-from handlers.submission_views import text_too_heavy
 from storage.models import Submission, SubmissionStatus
 from storage.repositories import StaffRepository
 
@@ -62,18 +58,18 @@ async def on_group_button(
     tr = staff_translator(chat_of(query), tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
-        _alert(callback_answer, staff_views.erased(tr))
+        alert(callback_answer, staff_views.erased(tr))
         return
     similar = await groups.similar_to(session, submission)
     if not similar:
-        _alert(callback_answer, screens.not_in_group(tr))
+        alert(callback_answer, screens.not_in_group(tr))
         return
     published = await staff.published_on(session, submission)
     if published is not None:
-        _alert(callback_answer, await _published_note(session, tr, submission, published))
+        alert(callback_answer, await published_note(session, tr, submission, published))
         return
     if callback_data.act is GroupAct.APART:
-        others = await groups.take_apart(session, submission, _actor(query.from_user))
+        others = await groups.take_apart(session, submission, actor_of(query.from_user))
         for card in [submission, *others]:
             await queue_card_refresh(session, card)
         await session.commit()
@@ -109,7 +105,7 @@ class GroupPromptReply(BaseFilter):
     async def __call__(
         self, message: Message, session: AsyncSession, bot: Bot, clock: Clock
     ) -> bool | dict[str, ReplyTarget]:
-        replied = _replied_to(message)
+        replied = replied_to(message)
         if replied is None or replied.from_user is None or replied.from_user.id != bot.id:
             return False
         target = await staff.reply_target(session, message.chat.id, replied.message_id, clock())
@@ -132,14 +128,9 @@ async def on_group_reason(
     tr = staff_translator(message.chat, tr, catalogs, settings)
     assert target.submission is not None and target.act is not None
     reason = (message.text or "").strip()
-    problem = _text_problem(reason)
-    if problem == "heavy":
-        await message.reply(text_too_heavy(tr, cut_to_fit(reason, MAX_STAFF_UNITS)))
-        return
-    if problem is not None:
-        await message.reply(
-            tr("Please reply with a text of 1 to %(max)s characters.", max=MAX_STAFF_TEXT)
-        )
+    refusal = text_refusal(tr, reason)
+    if refusal is not None:
+        await message.reply(refusal)
         return
     now = clock()
     if not await staff.take(session, target, now):
@@ -148,16 +139,18 @@ async def on_group_reason(
     submission: Submission = target.submission
     published = await staff.published_on(session, submission)
     if published is not None:  # the prompt was opened before the report was published
-        await message.reply(await _published_note(session, tr, submission, published))
+        await message.reply(await published_note(session, tr, submission, published))
         return
     assert message.from_user is not None
     decision = SubmissionStatus(target.act.removeprefix(screens.PROMPT_PREFIX))
     outcome = await groups.decide_group(
-        session, submission, decision, reason, _actor(message.from_user), now
+        session, submission, decision, reason, actor_of(message.from_user), now
     )
     unreachable = 0
     for decided in outcome.decided:
-        if not await _queue_reply(session, catalogs, settings, decided, StaffAct(decision.value)):
+        if not await queue_resident_reply(
+            session, catalogs, settings, decided, StaffAct(decision.value)
+        ):
             unreachable += 1
         await queue_card_refresh(session, decided)
     await session.commit()

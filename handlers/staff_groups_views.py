@@ -72,7 +72,7 @@ def choose_decision(tr: Translator, submission: Submission, group: Sequence[Subm
     builder.row(
         button(tr("✅ Accept"), GroupCb(act=GroupAct.ACCEPT, id=submission.id)),
         button(tr("◐ Partly"), GroupCb(act=GroupAct.PARTLY, id=submission.id)),
-        button(tr("❌ Not accept"), GroupCb(act=GroupAct.REJECT, id=submission.id)),
+        button(tr("❌ Do not accept"), GroupCb(act=GroupAct.REJECT, id=submission.id)),
     )
     return Screen("\n".join(lines), builder.as_markup())
 
@@ -99,10 +99,10 @@ def ask_for_reason(
     label = status_label(tr, decision)
     number = html(submission.public_number or "")
     return tr.plural(
-        "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on the group "
+        "✍️ %(name)s, reply to this message with the reason for “%(decision)s” on the group "
         "of № %(number)s (%(count)s proposal without a decision). Each resident gets the "
         "decision with your reason. /cancel stops.",
-        "✍️ %(name)s, reply to this message with the reason for «%(decision)s» on the group "
+        "✍️ %(name)s, reply to this message with the reason for “%(decision)s” on the group "
         "of № %(number)s (%(count)s proposals without a decision). Each resident gets the "
         "decision with your reason. /cancel stops.",
         count,
@@ -117,7 +117,7 @@ def group_done(tr: Translator, outcome: GroupDecision, unreachable: int) -> str:
     if outcome.decided:
         lines.append(
             tr(
-                "Saved «%(decision)s» for %(numbers)s.",
+                "Saved “%(decision)s” for %(numbers)s.",
                 decision=status_label(tr, outcome.decided[0].status),
                 numbers=numbers(outcome.decided),
             )

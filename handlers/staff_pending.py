@@ -18,6 +18,7 @@ from bot.pending import pending
 from handlers import staff_pending_views as views
 from handlers import staff_views as screens
 from handlers.keyboards import PendingCardCb, PendingCb
+from handlers.respond import alert
 from handlers.staff import StaffOnly, chat_of, refuse, render_card, staff_translator
 from storage.repositories import StaffRepository
 
@@ -74,7 +75,7 @@ async def open_card(
     tr = staff_translator(chat, tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
-        callback_answer.text, callback_answer.show_alert = screens.erased(tr), True
+        alert(callback_answer, screens.erased(tr))
         return
     card = await render_card(session, submission, tr)
     message = query.message

@@ -18,6 +18,7 @@ from bot.staff import Actor, Reply
 from handlers import staff_templates_views as views
 from handlers import staff_views as screens
 from handlers.keyboards import TemplateAct, TemplateCb
+from handlers.respond import alert
 from handlers.staff import StaffOnly, chat_of, refuse, reply_with_text, staff_translator
 from storage.repositories import TemplateRepository
 
@@ -111,14 +112,14 @@ async def template_button(
     tr = staff_translator(chat, tr, catalogs, settings)
     template = await TemplateRepository(session).get(callback_data.id)
     if template is None:
-        _alert(callback_answer, views.template_gone(tr))
+        alert(callback_answer, views.template_gone(tr))
         return
     target = await staff.reply_target(session, chat.id, callback_data.prompt, clock())
     if target.kind is Reply.EXPIRED:
-        _alert(callback_answer, screens.prompt_expired(tr))
+        alert(callback_answer, screens.prompt_expired(tr))
         return
     if target.kind is not Reply.PROMPT or target.submission is None:
-        _alert(callback_answer, screens.prompt_closed(tr))
+        alert(callback_answer, screens.prompt_closed(tr))
         return
     language_tr = catalogs.translator(template.language)
     section = await templates.section_label(session, target.submission, language_tr)
@@ -135,11 +136,6 @@ def _reply_to(query: CallbackQuery) -> ReplyParameters | None:
     if query.message is None:
         return None
     return ReplyParameters(message_id=query.message.message_id, allow_sending_without_reply=True)
-
-
-def _alert(callback_answer: CallbackAnswer, text: str) -> None:
-    callback_answer.text = text
-    callback_answer.show_alert = True
 
 
 TEMPLATE_COMMANDS = Command("templates", "template")

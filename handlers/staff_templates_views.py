@@ -88,12 +88,12 @@ def of_language(tr: Translator, language: str, templates: Sequence[AnswerTemplat
 def saved(tr: Translator, template_name: str, language: str, created: bool) -> str:
     if created:
         return tr(
-            "📝 Template «%(name)s» (%(language)s) saved.",
+            "📝 Template “%(name)s” (%(language)s) saved.",
             name=html(template_name),
             language=html(_language(language)),
         )
     return tr(
-        "📝 Template «%(name)s» (%(language)s) changed.",
+        "📝 Template “%(name)s” (%(language)s) changed.",
         name=html(template_name),
         language=html(_language(language)),
     )
@@ -103,7 +103,7 @@ def deleted(tr: Translator, template: AnswerTemplate | None) -> str:
     if template is None:
         return tr("This template was deleted already.")
     return tr(
-        "🗑 Template «%(name)s» (%(language)s) deleted.",
+        "🗑 Template “%(name)s” (%(language)s) deleted.",
         name=html(template.name),
         language=html(_language(template.language)),
     )
@@ -170,7 +170,7 @@ def filled_text(tr: Translator, template_name: str, filled: str) -> str:
     """A template too long for a copy button, to copy from the message itself."""
     return (
         tr(
-            "📋 «%(name)s», filled: copy it, change it and send it as your reply to the prompt.",
+            "📋 “%(name)s”, filled: copy it, change it and send it as your reply to the prompt.",
             name=html(template_name),
         )
         + "\n\n<code>"
