@@ -149,7 +149,7 @@ async def test_one_decision_for_a_group_tells_each_resident_in_their_language(
     assert to_ana.text.startswith(f"📋 A decision on your proposal № {numbers[0]}: not accepted")
     assert "Reason: Няма място за велоалея в този участък." in to_ana.text
     [to_mojca] = await arrived(mojca, heard[mojca.user.id])
-    assert to_mojca.text.startswith(f"📋 Odločitev – predlog № {numbers[2]}: ni sprejeto")
+    assert to_mojca.text.startswith(f"📋 Odločitev – predlog št. {numbers[2]}: ni sprejeto")
     assert len(inbox(boris)) == heard[boris.user.id]  # decided before, told then
     assert len(inbox(vesna)) == heard[vesna.user.id]  # not in the group any more
     # Every card shows its decision; the audit names who decided each.

@@ -105,7 +105,7 @@ async def test_pending_lists_open_items_oldest_first_and_shrinks(
     sent = len(inbox(cveta))
     await maria.reply(card, "През септември.")
     [notice] = await arrived(cveta, sent)
-    assert f"№ {question}" in notice.text and "През септември." in notice.text
+    assert f"št. {question}" in notice.text and "През септември." in notice.text
 
     # An answered proposal still needs a decision; a decided one with its reason does not.
     await maria.reply(await maria.card_of(first), "Благодарим, ще го разгледаме.")

@@ -165,7 +165,7 @@ async def test_a_template_in_the_residents_language_is_sent_with_one_tap(
     await maria.press(offer, "▶ zavrnitev")
     assert maria.messages[-1].text.startswith(f"Записано за № {number}")
     [notice] = await arrived(ana, sent)
-    assert notice.text.startswith("📋 ") and f"№ {number}: ni sprejeto" in notice.text
+    assert notice.text.startswith("📋 ") and f"št. {number}: ni sprejeto" in notice.text
     assert filled in notice.text
     [submission] = await stored(running_bot)
     assert submission.status is SubmissionStatus.REJECTED
