@@ -9,7 +9,9 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.config import Settings
 from bot.i18n import Translator
+from bot.notify.planner import followers_get
 from bot.reading import Reading
 from handlers import follow_views as screens
 from handlers import views
@@ -47,12 +49,14 @@ async def follow_button(
     tr: Translator,
     callback_answer: CallbackAnswer,
     clock: Clock,
+    settings: Settings,
     bot: Bot,
 ) -> None:
     follows = FollowRepository(session)
     page = None
     if callback_data.consultation_id == 0:
         resident.follows_all = callback_data.on
+        done = screens.following_everything(tr)
     else:
         page = await reading.consultation_page(callback_data.consultation_id)
         if page is None:
@@ -62,12 +66,19 @@ async def follow_button(
             await follows.follow(resident.id, page.consultation.id)
         else:
             await follows.unfollow(resident.id, page.consultation.id)
-    callback_answer.text = screens.followed(tr) if callback_data.on else screens.unfollowed(tr)
+        gets = followers_get(
+            page.consultation, clock(), settings.reminder_days, settings.reminder_hour
+        )
+        done = screens.followed(tr, gets)
+    if not callback_data.on:
+        callback_answer.text = screens.unfollowed(tr)
     await session.flush()
     if page is not None and callback_data.origin is FollowFrom.CARD:
-        await show(query, await render_consultation(tr, page, clock(), bot, session, resident))
+        screen = await render_consultation(tr, page, clock(), bot, session, resident)
     else:
-        await show(query, await _screen(session, resident, tr))
+        screen = await _screen(session, resident, tr)
+    # What following brings stays on the screen, not in a notice that fades.
+    await show(query, screen.after(done) if callback_data.on else screen)
 
 
 def build() -> Router:
