@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.notify.planner import followers_get
 from bot.reading import Reading
+from bot.telegram_text import MAX_MESSAGE, fold, measure
 from handlers import follow_views as screens
 from handlers import views
 from handlers.consultations import render_consultation
@@ -21,6 +22,8 @@ from handlers.respond import show
 from handlers.views import Screen
 from storage.models import Resident
 from storage.repositories import FollowRepository
+
+MAX_CALLBACK_ANSWER = 200  # Telegram's limit for the text of answerCallbackQuery
 
 
 async def _screen(session: AsyncSession, resident: Resident, tr: Translator) -> Screen:
@@ -77,8 +80,15 @@ async def follow_button(
         screen = await render_consultation(tr, page, clock(), bot, session, resident)
     else:
         screen = await _screen(session, resident, tr)
-    # What following brings stays on the screen, not in a notice that fades.
-    await show(query, screen.after(done) if callback_data.on else screen)
+    if callback_data.on:
+        # What following brings stays on the screen, not in a notice that fades; a card
+        # too long for both has it as the notice.
+        with_promise = screen.after(done)
+        if measure(with_promise.text) <= MAX_MESSAGE:
+            screen = with_promise
+        else:
+            callback_answer.text = fold(done, MAX_CALLBACK_ANSWER)
+    await show(query, screen)
 
 
 def build() -> Router:

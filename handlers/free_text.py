@@ -129,6 +129,15 @@ async def _kept(state: FSMContext) -> dict[str, Any] | None:
     return kept if isinstance(kept, dict) and kept.get("text") and kept.get("key") else None
 
 
+def kept_draft(data: dict[str, Any]) -> Draft | None:
+    """A kept text, as the draft it may become (its kind perhaps not chosen yet): what
+    /mydata shows of it."""
+    kept = data.get(KEPT)
+    if not isinstance(kept, dict) or not kept.get("text"):
+        return None
+    return Draft(kind=kept.get("kind", ""), text=kept["text"])
+
+
 def _long_enough(text: str) -> bool:
     """Shorter than a submission can be ("hi", "thanks"): not taken for one."""
     return visible_length(text.strip()) >= MIN_TEXT

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -367,3 +368,16 @@ async def test_when_no_consultation_is_open_it_says_so(resident, running_bot: Ru
     assert [label[0] for label in chat.labels] == [TO_MUNICIPALITY, "✖"]
     await chat.tap("✖️ No, thanks")
     assert "your text was not kept" in chat.last.text
+
+
+async def test_mydata_shows_a_kept_text(resident, standin: TelegramStandIn) -> None:
+    chat: Chat = resident("Ana", "en")
+    await chat.send(TYPED["en"])
+    before = len(standin.messages(chat.user))
+    standin.send_text(chat.user, "/mydata")
+    await standin.wait_idle()
+    [as_json] = [
+        m for m in standin.messages(chat.user)[before:] if m.filename == "civicbot-my-data.json"
+    ]
+    draft = json.loads(as_json.document or b"{}")["unfinished_draft"]
+    assert draft == {"kind": None, "text": TYPED["en"], "attachments": []}
