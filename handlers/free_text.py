@@ -44,7 +44,6 @@ async def offer(message: Message, state: FSMContext, resident: Resident, tr: Tra
     text = (message.text or "").strip()
     problem = text_problem(text)
     if problem is not None:  # too long (or too heavy) for one submission
-        await state.clear()
         await show(message, screens.not_kept(tr, problem))
         return
     key = secrets.token_urlsafe(8)
@@ -76,8 +75,8 @@ async def on_step(
     clock: Clock,
 ) -> None:
     kept = await _kept(state)
-    step = callback_data.step
-    if kept is None or kept["key"] != callback_data.key:
+    step, chosen = callback_data.step, callback_data.id
+    if kept is None or kept["key"] != callback_data.key or not _in_order(kept, callback_data):
         await show(query, submission_views.draft_gone(tr))  # an older text's button
         return
     if step is KeptStep.DROP:
@@ -85,41 +84,44 @@ async def on_step(
         await show(query, screens.dropped(tr))
         return
     if step is KeptStep.KIND:
-        if callback_data.kind not in set(SubmissionKind):
-            await show(query, submission_views.draft_gone(tr))
-            return
         kept["kind"] = callback_data.kind
         await state.update_data({KEPT: kept})
         now = clock()
         open_now = [c for c in await reading.listing(now) if c.phase(now) is Phase.OPEN]
         await show(query, screens.pick_consultation(tr, kept["kind"], open_now, kept["key"]))
         return
-    if "kind" not in kept:  # forged: a consultation before the kind
-        await show(query, submission_views.draft_gone(tr))
-        return
-    if step is KeptStep.CONSULTATION and callback_data.id:
-        page = await reading.consultation_page(callback_data.id)
+    consultation_id, section_id = None, None  # the municipality in general
+    if step is KeptStep.SECTION:
+        consultation_id, section_id = kept["consultation_id"], chosen or None
+    elif chosen:
+        page = await reading.consultation_page(chosen)
         if page is None:
             await show(query, views.gone(tr))
             return
-        if page.plan:
+        if page.plan:  # which part of it, as its sections' own buttons would say
             kept["consultation_id"] = page.consultation.id
             await state.update_data({KEPT: kept})
-            screen = screens.pick_section(
+            sections = screens.pick_section(
                 tr, kept["kind"], page.consultation, page.plan, kept["key"]
             )
-            await show(query, screen)
+            await show(query, sections)
             return
-    if step is KeptStep.SECTION:
-        consultation_id, section_id = kept.get("consultation_id"), callback_data.id or None
-        if consultation_id is None:  # forged: a section before its consultation
-            await show(query, submission_views.draft_gone(tr))
-            return
-    else:  # 0: the municipality in general; or a consultation without sections
-        consultation_id, section_id = callback_data.id or None, None
+        consultation_id = page.consultation.id
+    # The kept text goes on as a draft of the usual journey (or, refused, is not kept).
     draft = Draft(kept["kind"], consultation_id, section_id, text=kept["text"])
-    await state.clear()  # the text goes on as the draft, or (refused) is not kept
+    await state.clear()
     await open_draft(query, draft, state, session, resident, settings, tr, clock)
+
+
+def _in_order(kept: dict[str, Any], step: KeptCb) -> bool:
+    """Each step after the one before it (a forged button skips none)."""
+    if step.step is KeptStep.KIND:
+        return step.kind in set(SubmissionKind)
+    if step.step is KeptStep.CONSULTATION:
+        return "kind" in kept
+    if step.step is KeptStep.SECTION:
+        return "kind" in kept and "consultation_id" in kept
+    return True
 
 
 async def _kept(state: FSMContext) -> dict[str, Any] | None:

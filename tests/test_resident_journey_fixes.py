@@ -381,3 +381,24 @@ async def test_mydata_shows_a_kept_text(resident, standin: TelegramStandIn) -> N
     ]
     draft = json.loads(as_json.document or b"{}")["unfinished_draft"]
     assert draft == {"kind": None, "text": TYPED["en"], "attachments": []}
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["kt:c:nokey::1", "kt:k:{key}:spam:0", "kt:s:{key}::3", "kt:c:{key}::999999", "kt:q:x::0"],
+)
+async def test_forged_or_stale_buttons_of_a_kept_text_are_answered_politely(
+    resident, running_bot: RunningBot, data: str
+) -> None:
+    chat: Chat = resident("Ana", "en")
+    offer = await chat.send(TYPED["en"])
+    key = offer.flat_buttons[0].value.split(":")[2]
+    await chat.tap_data(data.format(key=key))
+    reply = chat.last.text
+    assert (
+        reply.startswith(
+            ("This draft was already sent or cancelled", "This button is out of date", "What would")
+        )
+        or "no longer available" in reply
+    ), reply
+    assert await stored(running_bot) == []
