@@ -4,8 +4,9 @@ update, each, sharing a `media_group_id`. The person sent one thing and gets one
 The first message of an album to be handled takes the album's other messages from the
 inbox, where they wait recorded (Telegram hands them over together), and handles them
 all; their own updates then find them handled and stay quiet. Which message comes first
-does not matter, and nothing waits for a timer. Only an album split across two
-deliveries by Telegram can get a second answer, for the part that came later.
+does not matter, and nothing waits for a timer. When Telegram splits an album across two
+deliveries, the part that came later changes the answer already given (its message id is
+kept with the album) instead of giving a second one.
 
 What was handled is kept in the conversation state, next to the draft, and is committed
 with it (handled one person's update at a time, see bot/conversation.py).
@@ -34,19 +35,22 @@ class Album:
     messages: list[Message]
     # Messages of this album handled (or answered for) earlier; none: it is new.
     handled: list[int] = field(default_factory=list)
+    # The bot's message that answered the album's earlier part, to change for a later one.
+    answer_id: int | None = None
 
     @property
     def answered(self) -> bool:
         return bool(self.handled)
 
-    def mark(self) -> dict[str, Any]:
-        """The conversation data that records these messages as handled."""
+    def mark(self, answer_id: int | None = None) -> dict[str, Any]:
+        """The conversation data that records these messages as handled (and answered
+        by the bot's message `answer_id`)."""
         if self.id is None:
             return {}
         done = self.handled + [
             m.message_id for m in self.messages if m.message_id not in self.handled
         ]
-        return {ALBUM: {"id": self.id, "handled": done}}
+        return {ALBUM: {"id": self.id, "handled": done, "answer": answer_id or self.answer_id}}
 
 
 async def unhandled_part(session: AsyncSession, state: FSMContext, message: Message) -> Album:
@@ -55,13 +59,14 @@ async def unhandled_part(session: AsyncSession, state: FSMContext, message: Mess
     group = message.media_group_id
     if group is None:
         return Album(None, [message])
-    handled = _handled(await state.get_data(), group)
+    data = await state.get_data()
+    handled, answer_id = _handled(data, group), _answer_id(data, group)
     if message.message_id in handled:
-        return Album(group, [], handled)
+        return Album(group, [], handled, answer_id)
     waiting = await InboxRepository(session).album(message.chat.id, group)
     others = [Message.model_validate(raw) for raw in waiting]
     messages = {m.message_id: m for m in [message, *others] if m.message_id not in handled}
-    return Album(group, [messages[key] for key in sorted(messages)], handled)
+    return Album(group, [messages[key] for key in sorted(messages)], handled, answer_id)
 
 
 async def answered_before(state: FSMContext, message: Message) -> bool:
@@ -81,3 +86,10 @@ def _handled(data: dict[str, Any], group: str) -> list[int]:
     if isinstance(mark, dict) and mark.get("id") == group:
         return [int(item) for item in mark.get("handled") or []]
     return []
+
+
+def _answer_id(data: dict[str, Any], group: str) -> int | None:
+    mark = data.get(ALBUM)
+    if isinstance(mark, dict) and mark.get("id") == group and mark.get("answer"):
+        return int(mark["answer"])
+    return None

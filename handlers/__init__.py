@@ -21,6 +21,7 @@ from handlers import (
     errors,
     fallback,
     follow,
+    free_text,
     groups,
     language,
     membership,
@@ -47,6 +48,7 @@ def build_router() -> Router:
         language.build(),
         consultations.build(),
         plan.build(),
+        free_text.build_resume(),
         submit.build(),
         mydata.build(),
         follow.build(),
@@ -64,6 +66,7 @@ def build_router() -> Router:
         publish.build(),
         publish.build_refusals(),
         groups.build(),
+        free_text.build(),
         fallback.build(),
     )
     _run_filters_inline(root)

@@ -9,8 +9,11 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.config import Settings
 from bot.i18n import Translator
+from bot.notify.planner import followers_get
 from bot.reading import Reading
+from bot.telegram_text import MAX_MESSAGE, fold, measure
 from handlers import follow_views as screens
 from handlers import views
 from handlers.consultations import render_consultation
@@ -19,6 +22,8 @@ from handlers.respond import show
 from handlers.views import Screen
 from storage.models import Resident
 from storage.repositories import FollowRepository
+
+MAX_CALLBACK_ANSWER = 200  # Telegram's limit for the text of answerCallbackQuery
 
 
 async def _screen(session: AsyncSession, resident: Resident, tr: Translator) -> Screen:
@@ -47,12 +52,14 @@ async def follow_button(
     tr: Translator,
     callback_answer: CallbackAnswer,
     clock: Clock,
+    settings: Settings,
     bot: Bot,
 ) -> None:
     follows = FollowRepository(session)
     page = None
     if callback_data.consultation_id == 0:
         resident.follows_all = callback_data.on
+        done = screens.following_everything(tr)
     else:
         page = await reading.consultation_page(callback_data.consultation_id)
         if page is None:
@@ -62,12 +69,26 @@ async def follow_button(
             await follows.follow(resident.id, page.consultation.id)
         else:
             await follows.unfollow(resident.id, page.consultation.id)
-    callback_answer.text = screens.followed(tr) if callback_data.on else screens.unfollowed(tr)
+        gets = followers_get(
+            page.consultation, clock(), settings.reminder_days, settings.reminder_hour
+        )
+        done = screens.followed(tr, gets)
+    if not callback_data.on:
+        callback_answer.text = screens.unfollowed(tr)
     await session.flush()
     if page is not None and callback_data.origin is FollowFrom.CARD:
-        await show(query, await render_consultation(tr, page, clock(), bot, session, resident))
+        screen = await render_consultation(tr, page, clock(), bot, session, resident)
     else:
-        await show(query, await _screen(session, resident, tr))
+        screen = await _screen(session, resident, tr)
+    if callback_data.on:
+        # What following brings stays on the screen, not in a notice that fades; a card
+        # too long for both has it as the notice.
+        with_promise = screen.after(done)
+        if measure(with_promise.text) <= MAX_MESSAGE:
+            screen = with_promise
+        else:
+            callback_answer.text = fold(done, MAX_CALLBACK_ANSWER)
+    await show(query, screen)
 
 
 def build() -> Router:

@@ -134,9 +134,42 @@ class Keyboard:
 
 
 def label(text: str, limit: int = MAX_BUTTON_LABEL) -> str:
-    """Button labels are one line; long titles are cut with an ellipsis."""
+    """Button labels are one line. A long one is shortened in the middle, at word
+    boundaries: titles that begin alike ("… of the Municipality of …") differ at their
+    end (the place, the years) or at their start (the number), so both are kept."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    words = text.split(" ")
+    room = limit - len(MIDDLE_CUT)
+    # The end first, up to a share of the room; then as much of the start as fits.
+    tail = _words_within(reversed(words[1:]), room * TAIL_SHARE // 100)[::-1]
+    head = _words_within(words[: len(words) - len(tail)], room - _width(tail))
+    while len(head) > 1 and len(head[-1]) <= 3 and not head[-1][0].isdigit():
+        head.pop()  # "… plan of the …": a dangling "of", "the", "на", "za" says nothing
+    # Room the start did not use goes to the end.
+    tail = _words_within(reversed(words[len(head) :]), room - _width(head))[::-1]
+    if not head or not tail:  # a word longer than the whole label: cut it
+        return text[: limit - 1].rstrip() + "…"
+    return " ".join(head).rstrip(",;:") + MIDDLE_CUT + " ".join(tail)
+
+
+MIDDLE_CUT = " … "
+TAIL_SHARE = 45  # percent of a shortened label kept for its end
+
+
+def _width(words: list[str]) -> int:
+    return len(" ".join(words))
+
+
+def _words_within(words, room: int) -> list[str]:
+    """The leading words of `words` that fit in `room` characters, spaces included."""
+    taken: list[str] = []
+    for word in words:
+        if _width([*taken, word]) > room:
+            break
+        taken.append(word)
+    return taken
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:

@@ -16,6 +16,7 @@ from bot.privacy import erase, personal_data
 from bot.submissions import Draft
 from handlers import privacy_views as privacy_screens
 from handlers import submission_views as screens
+from handlers.free_text import kept_draft
 from handlers.keyboards import ForgetAction, ForgetCb, MineCb, MineFullCb
 from handlers.respond import show
 from handlers.views import Screen
@@ -81,7 +82,9 @@ async def my_data(
     tr: Translator,
 ) -> None:
     data = await personal_data(session, resident, settings)
-    document = privacy_screens.my_data_document(tr, data, Draft.from_state(await state.get_data()))
+    conversation = await state.get_data()
+    draft = Draft.from_state(conversation) or kept_draft(conversation)
+    document = privacy_screens.my_data_document(tr, data, draft)
     await message.answer_media_group(
         [
             InputMediaDocument(

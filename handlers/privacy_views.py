@@ -137,7 +137,7 @@ def my_data_document(tr: Translator, data: PersonalData, draft: Draft | None) ->
         ],
         "unfinished_draft": (
             {
-                "kind": kind_label(tr, draft.kind),
+                "kind": kind_label(tr, draft.kind) if draft.kind else None,  # not chosen yet
                 "text": draft.text,
                 "attachments": draft.attachments,
             }

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.export.common import stakeholder_label
 from bot.i18n import Translator
+from bot.notify.planner import FollowersGet
 from bot.plan import pick
 from bot.privacy import Erased
 from bot.submissions import MAX_ORGANISATION, MAX_PHOTOS, MAX_TEXT, MIN_TEXT, Draft, Target
@@ -274,7 +275,7 @@ def receipt(
     target: Target,
     now: datetime,
     *,
-    offer_to_follow: bool = False,
+    follow_offer: FollowersGet | None = None,
 ) -> Screen:
     kind = submission.kind
     first = (
@@ -316,11 +317,8 @@ def receipt(
             )
     lines += ["", tr("/my shows all your submissions and their status.")]
     builder = Keyboard()
-    if offer_to_follow and consultation is not None:
-        lines += [
-            "",
-            tr("Would you like a reminder before the deadline and the news when it closes?"),
-        ]
+    if follow_offer is not None and consultation is not None:
+        lines += ["", follow_views.follow_offer(tr, follow_offer)]
         builder.row(follow_views.offer_to_follow(tr, consultation.id))
     builder.row(button(tr("📂 My submissions"), MineCb()), *home_row(tr))
     return Screen("\n".join(lines), builder.as_markup())

@@ -4,6 +4,7 @@ through the privacy notice, the text, attachments and a preview, to the receipt.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -19,6 +20,7 @@ from bot.groups import SimilarProposals
 from bot.i18n import Translator
 from bot.metrics import Metrics
 from bot.notify.outbox import queue_card, queue_screen
+from bot.notify.planner import FollowersGet, followers_get
 from bot.submissions import (
     MAX_PHOTOS,
     PRIVACY_NOTICE_VERSION,
@@ -76,14 +78,30 @@ async def begin(
     tr: Translator,
     clock: Clock,
 ) -> None:
-    if resident.banned:
-        await show(query, staff_screens.banned(tr))
-        return
     draft = Draft(
         kind=callback_data.kind.value,
         consultation_id=callback_data.consultation_id or None,
         section_id=callback_data.section_id or None,
     )
+    await open_draft(query, draft, state, session, resident, settings, tr, clock)
+
+
+async def open_draft(
+    query: CallbackQuery,
+    draft: Draft,
+    state: FSMContext,
+    session: AsyncSession,
+    resident: Resident,
+    settings: Settings,
+    tr: Translator,
+    clock: Clock,
+) -> None:
+    """A new draft, kept in the conversation and shown at its first step: the privacy
+    notice (until agreed to), then the prompt for its text, or the preview when the
+    draft has its text already (one the resident wrote before choosing where it goes)."""
+    if resident.banned:
+        await show(query, staff_screens.banned(tr))
+        return
     target = await find_target(session, draft)
     if target is None:
         await show(query, views.gone(tr))
@@ -97,6 +115,16 @@ async def begin(
     if resident.consent_version != PRIVACY_NOTICE_VERSION:
         await state.set_state(Drafting.consent)
         await show(query, privacy_screens.consent(tr, draft, settings))
+        return
+    await _ask_for_text_or_preview(query, draft, target, state, tr)
+
+
+async def _ask_for_text_or_preview(
+    query: CallbackQuery, draft: Draft, target: Target, state: FSMContext, tr: Translator
+) -> None:
+    if draft.text and text_problem(draft.text) is None:
+        await state.set_state(Drafting.reviewing)
+        await show(query, screens.preview(tr, draft, target, query.from_user.full_name))
         return
     await state.set_state(Drafting.writing)
     await show(query, screens.write_prompt(tr, draft, target))
@@ -141,8 +169,8 @@ async def on_draft_button(
     if earlier is not None:  # sent already: a second tap, or the update came twice
         target = await target_of(session, earlier)
         # The very receipt the first tap queued, so that one of the two edits is no change.
-        offer = await _may_follow(session, resident, target)
-        await show(query, screens.receipt(tr, earlier, target, clock(), offer_to_follow=offer))
+        offer = await _may_follow(session, resident, target, clock(), settings)
+        await show(query, screens.receipt(tr, earlier, target, clock(), follow_offer=offer))
         return
     draft = Draft.from_state(await state.get_data())
     if draft is None or draft.key != callback_data.key:
@@ -173,8 +201,7 @@ async def on_draft_button(
     elif action is DraftAction.AGREE:
         resident.consent_at = clock()
         resident.consent_version = PRIVACY_NOTICE_VERSION
-        await state.set_state(Drafting.writing)
-        await show(query, screens.write_prompt(tr, draft, target))
+        await _ask_for_text_or_preview(query, draft, target, state, tr)
     elif action is DraftAction.EDIT:
         await state.set_state(Drafting.writing)
         await show(query, screens.write_prompt(tr, draft, target))
@@ -240,8 +267,8 @@ async def _send(
     if isinstance(outcome, Duplicate):
         await show(query, screens.duplicate(tr, outcome.submission))
         return None
-    offer = await _may_follow(session, resident, target)
-    receipt = screens.receipt(tr, outcome.submission, target, now, offer_to_follow=offer)
+    offer = await _may_follow(session, resident, target, now, settings)
+    receipt = screens.receipt(tr, outcome.submission, target, now, follow_offer=offer)
     # The receipt and the staff card follow the commit through the outbox: "received" is
     # said only once the submission is in the database, and is said even if the bot
     # stops right after.
@@ -256,12 +283,17 @@ async def _send(
     return outcome.submission if isinstance(outcome, Sent) else None
 
 
-async def _may_follow(session: AsyncSession, resident: Resident, target: Target) -> bool:
-    """A receipt offers to follow its consultation to whoever does not follow it yet."""
+async def _may_follow(
+    session: AsyncSession, resident: Resident, target: Target, now: datetime, settings: Settings
+) -> FollowersGet | None:
+    """A receipt offers to follow its consultation to whoever does not follow it yet,
+    saying what that brings."""
     consultation = target.consultation
-    return consultation is not None and not await FollowRepository(session).follows(
+    if consultation is None or await FollowRepository(session).follows(
         resident.id, consultation.id
-    )
+    ):
+        return None
+    return followers_get(consultation, now, settings.reminder_days, settings.reminder_hour)
 
 
 def _editable(query: CallbackQuery) -> int | None:
@@ -364,16 +396,25 @@ async def attach(
     left_out = _attach_all(draft, album.messages)
     await state.set_data({**draft.to_state(), **album.mark()})
     refusals = [_refused(tr, kind, count, album.id) for kind, count in left_out.items()]
-    if sum(left_out.values()) == len(album.messages):  # nothing added
+    if sum(left_out.values()) == len(album.messages) and not album.answer_id:  # none added
         if not album.answered:
-            await message.answer("\n".join(refusals))
+            refused = await message.answer("\n".join(refusals))
+            await state.update_data(album.mark(refused.message_id))
         return
     notice = "\n".join([screens.attached(tr, draft), *refusals])
-    if not draft.text:
-        await message.answer(notice + "\n" + tr("Now write your text."))
+    if draft.text:
+        await state.set_state(Drafting.reviewing)
+        screen = screens.preview(tr, draft, target, _name(message)).after(notice)
+    else:
+        screen = views.Screen(notice + "\n" + tr("Now write your text."))
+    if album.answer_id is not None:
+        # A later part of an album already answered: that answer changes, none is added.
+        await queue_screen(
+            session, message.chat.id, screen.text, screen.markup, edit_message_id=album.answer_id
+        )
         return
-    await state.set_state(Drafting.reviewing)
-    await show(message, screens.preview(tr, draft, target, _name(message)).after(notice))
+    answer = await message.answer(screen.text, reply_markup=screen.markup)
+    await state.update_data(album.mark(answer.message_id))
 
 
 def _attach_all(draft: Draft, messages: list[Message]) -> Counter[str]:

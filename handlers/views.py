@@ -12,6 +12,7 @@ from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.commands import COMMANDS
 from bot.i18n import LANGUAGE_NAMES, Translator
 from bot.plan import WalkPosition, paginate, pick, translation_note
 from handlers.keyboards import (
@@ -31,6 +32,8 @@ from handlers.keyboards import (
 from storage.models import Consultation, ConsultationKind, Phase, Section
 
 LIST_PAGE_SIZE = 8
+# A page number past any section's end: the section opens at its last page.
+LAST_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -62,22 +65,16 @@ def menu(tr: Translator, *, has_draft: bool = False) -> Screen:
 
 
 def help_screen(tr: Translator) -> Screen:
-    text = tr(
-        "<b>How to use this bot</b>\n\n"
-        "/start – main menu\n"
-        "/consultations – open consultations and their deadlines\n"
-        "/my – your proposals and questions, with the answers\n"
-        "/language – change the language\n"
-        "/mydata – everything stored about you\n"
-        "/privacy – who keeps your data, why and for how long\n"
-        "/forget – erase your data\n"
-        "/help – this help\n\n"
+    # The commands as Telegram's menu lists them (bot/commands.py): none left out here.
+    commands = "\n".join(f"/{name} – {tr(description)}" for name, description in COMMANDS)
+    guide = tr(
         "Open a consultation and choose “Contents” to read the plan: strategic goals, "
         "priorities and measures. ⬅️ and ➡️ take you through it section by section. "
         "“💡 Suggest” and “❓ Ask” send the municipality a proposal or a question about "
         "what you are reading; “✍️ Ask or suggest” in the menu is for anything else."
     )
-    return Screen(text, main_menu(tr))
+    heading = tr("<b>How to use this bot</b>")
+    return Screen(f"{heading}\n\n{commands}\n\n{guide}", main_menu(tr))
 
 
 def language_picker(tr: Translator) -> Screen:
@@ -283,13 +280,24 @@ def section_view(
     lines = [f"<i>{html(consultation_title)}</i>"]
     if trail:
         lines.append(f"<i>{html(trail)}</i>")
-    lines += ["", f"<b>{html(section.number)}. {html(title.text)}</b>"]
+    heading = f"<b>{html(section.number)}. {html(title.text)}</b>"
+    position = tr("Section %(index)s of %(total)s", index=where.index, total=where.total)
+    if len(pages) > 1:  # said at the top too: a reader sees at once that there is more
+        page_of = tr("page %(page)s of %(pages)s", page=page + 1, pages=len(pages))
+        heading += f" · <i>{page_of}</i>"
+        position += " · " + page_of
+    lines += ["", heading]
     if pages[page]:
         lines += ["", html(pages[page])]
-    position = tr("Section %(index)s of %(total)s", index=where.index, total=where.total)
-    if len(pages) > 1:
-        position += " · " + tr("page %(page)s of %(pages)s", page=page + 1, pages=len(pages))
     lines += ["", f"<i>{position}</i>"]
+    if page + 1 < len(pages):  # reading on means the next page, not the next section
+        lines.append(
+            tr(
+                "<i>The section continues on page %(page)s: %(next)s</i>",
+                page=page + 2,
+                next=tr("Next ➡️"),
+            )
+        )
     note = translation_note(tr, *(item for item in (title, body) if item))
     if note:
         lines.append(note)
@@ -308,25 +316,18 @@ def _section_keyboard(
 ) -> InlineKeyboardMarkup:
     language = consultation.original_language
     builder = Keyboard()
-    if pages > 1:
-        turn = []
-        if page > 0:
-            turn.append(
-                button(tr("◀️ Page %(page)s", page=page), SectionCb(id=section.id, page=page - 1))
-            )
-        if page + 1 < pages:
-            turn.append(
-                button(
-                    tr("Page %(page)s ▶️", page=page + 2), SectionCb(id=section.id, page=page + 1)
-                )
-            )
-        builder.row(*turn)
     for child in where.children:
         builder.row(button(_section_title(tr, child, language), SectionCb(id=child.id)))
+    # Previous and Next follow the reading order: the pages of a long section first,
+    # then the neighbouring section (going back, at its last page).
     walk = []
-    if where.previous is not None:
-        walk.append(button(tr("⬅️ Previous"), SectionCb(id=where.previous.id)))
-    if where.next is not None:
+    if page > 0:
+        walk.append(button(tr("⬅️ Previous"), SectionCb(id=section.id, page=page - 1)))
+    elif where.previous is not None:
+        walk.append(button(tr("⬅️ Previous"), SectionCb(id=where.previous.id, page=LAST_PAGE)))
+    if page + 1 < pages:
+        walk.append(button(tr("Next ➡️"), SectionCb(id=section.id, page=page + 1)))
+    elif where.next is not None:
         walk.append(button(tr("Next ➡️"), SectionCb(id=where.next.id)))
     if walk:
         builder.row(*walk)

@@ -722,9 +722,9 @@ def _recipients(notice: Notice) -> Select[tuple[int]]:
             Submission.consultation_id == notice.consultation_id
         )
         return reachable.where(Resident.id.in_(took_part))
-    if notice.kind is NoticeKind.OPENED:  # a new consultation: for those following everything
-        return reachable.where(Resident.follows_all.is_(True))
     followers = select(Follow.resident_id).where(Follow.consultation_id == notice.consultation_id)
+    # A new consultation is news for those following everything, and for whoever
+    # followed it while it was upcoming.
     following = or_(Resident.id.in_(followers), Resident.follows_all.is_(True))
     if notice.audience is Audience.INVOLVED:
         # Whoever sent something that counts (spam does not) or follows it: one row each,

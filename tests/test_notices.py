@@ -189,7 +189,7 @@ async def test_followers_get_each_reminder_once_in_their_language(
     assert len(_received(standin, ana, "1 day left")) == 1
     clock.now = datetime(2024, 6, 19, 21, 0, tzinfo=UTC)
     await _tick_and_settle(running_bot, standin)
-    assert len(_received(standin, ivan, "приключи")) == 1
+    assert len(_received(standin, ivan, "Общината разглежда всяко предложение")) == 1
     closing = standin.messages(ana.user)[-1]
     assert closing.flat_buttons[0].value.endswith("?start=stara-zagora-pid-strategy")
 
@@ -285,9 +285,11 @@ async def test_after_a_submission_the_resident_is_offered_to_follow(resident, ru
     await ana.tap("✅ I agree")
     await ana.send("A bench and a water fountain in the central park, please.")
     receipt = await ana.tap("✅ Send")
-    assert "Would you like a reminder before the deadline" in receipt.text
-    card = await ana.tap("🔔 Remind me about this consultation")
-    assert "🔕 Stop following" in ana.labels and card.text.startswith("Strategy")
+    assert "Follow it, and you will get: 2 reminders before the deadline" in receipt.text
+    card = await ana.tap("🔔 Follow", message=receipt)
+    assert "🔕 Stop following" in ana.labels
+    # What following brings, above the card shown again.
+    assert card.text.startswith("🔔 Done. You will get:") and "\n\nStrategy" in card.text
 
 
 async def test_deliveries_are_one_per_resident(running_bot: RunningBot, resident, standin, clock):
@@ -351,3 +353,14 @@ async def test_withdrawing_a_consultation_cancels_its_notices_and_hides_it(
         await engine.dispose()
     # Loading the file again publishes it again.
     assert (await finish(await civicbot(env, "content", "load", str(EXAMPLES))))[0] == 0
+
+
+async def test_following_an_upcoming_consultation_brings_the_opening_it_promised(
+    resident, running_bot: RunningBot, standin: TelegramStandIn, clock: Clock
+) -> None:
+    ana: Chat = resident("Ana", "en")
+    await _follow(ana, "stara-zagora-vision-2027")  # opens on 2.9.2024
+    assert "the news when it opens" in ana.last.text.split("\n\n")[0]
+    clock.now = datetime(2024, 9, 2, 0, 0, 1, tzinfo=UTC)
+    await _tick_and_settle(running_bot, standin)
+    assert len(_received(standin, ana, "A new public consultation is open")) == 1

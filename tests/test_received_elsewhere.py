@@ -67,7 +67,7 @@ async def add_until_date(maria: Staff, locale: str) -> None:
     """/add up to the question of the date: Stara Zagora's strategy, section 3.1, a
     proposal, signed by an NGO, received by letter."""
     await maria.say("/add")
-    await tap(maria, "предприемачеството" if locale == "bg" else "entrepreneurship")
+    await tap(maria, "предприемачеството" if locale == "bg" else "Strategy for the development")
     await tap(maria, "3.1.")
     await tap(maria, "💡")
     await answer_prompt(maria, TEXT)
@@ -145,7 +145,7 @@ async def test_add_refuses_an_impossible_date_and_asks_again(
 @pytest.mark.parametrize("staff_locale", ["en"], indirect=True)
 async def test_cancel_leaves_add(maria: Staff, running_bot: RunningBot) -> None:
     await maria.say("/add")
-    await tap(maria, "entrepreneurship")
+    await tap(maria, "Strategy for the development")
     [answer] = await maria.say("/cancel")
     assert "nothing was saved" in answer.text
     assert await stored_submissions(running_bot.settings) == []
@@ -404,7 +404,7 @@ async def test_add_leaves_a_reply_to_a_card_prompt_to_its_card(
     number = await propose(ana)
     card = await maria.card_of(number)
     await maria.say("/add")
-    await tap(maria, "entrepreneurship")
+    await tap(maria, "Strategy for the development")
     await tap(maria, "3.1.")
     await tap(maria, "💡")
     ask_text = maria.messages[-1]
@@ -441,7 +441,7 @@ async def test_add_refuses_a_consultation_whose_report_is_published(
     assert "was published on 1 June 2024" in maria.messages[-1].text, maria.messages[-1].text
     assert await stored_submissions(running_bot.settings) == []
     await maria.say("/add")
-    await tap(maria, "entrepreneurship")
+    await tap(maria, "Strategy for the development")
     refusal = maria.messages[-1]
     assert "was published on 1 June 2024" in refusal.text and "nothing can be added" in refusal.text
     assert not refusal.flat_buttons
@@ -505,7 +505,7 @@ async def test_add_asks_for_the_organisation_skipped_with_an_old_button(
     maria: Staff, running_bot: RunningBot
 ) -> None:
     await maria.say("/add")
-    await tap(maria, "entrepreneurship")
+    await tap(maria, "Strategy for the development")
     await tap(maria, "3.1.")
     await tap(maria, "💡")
     await answer_prompt(maria, TEXT)

@@ -13,6 +13,7 @@ from docx import Document
 from sqlalchemy import select, update
 
 from bot.sandbox import SentMessage, TelegramStandIn
+from handlers.keyboards import label
 from storage.models import Consultation, ConsultationReport, ConsultationStatus
 from tests.conftest import NOW, Chat, RunningBot
 from tests.test_staff import (  # noqa: F401 (fixtures)
@@ -57,7 +58,7 @@ async def test_the_review_closes_only_when_nothing_is_missing(
     proposal = await propose(ana)
     question = await ask(resident("Ben", "bg"))
 
-    checklist = await _use_tool(maria, "/report", TITLE[:59] + "…", None)
+    checklist = await _use_tool(maria, "/report", label(TITLE), None)
     text = checklist.text
     assert text.startswith("📋 Справката по „Стратегия")
     assert "Консултацията е отворена до 19 юни 2024\u202fг., 23:59." in text
@@ -76,14 +77,14 @@ async def test_the_review_closes_only_when_nothing_is_missing(
     assert await _record(running_bot) is None
 
     # A draft can still be had: marked as such, in its name too.
-    document = await _use_tool(maria, "/report", TITLE[:59] + "…", "DOCX")
+    document = await _use_tool(maria, "/report", label(TITLE), "DOCX")
     assert document.filename == f"{SLUG}-report-DRAFT.docx"
 
     # Staff settle everything; the consultation closes.
     await _decide(maria, proposal, "◐ Частично", "Само в централната част на града.")
     await _decide(maria, question, "💬 Отговор", "През септември.")
     clock.now = AFTER
-    checklist = await _use_tool(maria, "/report", TITLE[:59] + "…", None)
+    checklist = await _use_tool(maria, "/report", label(TITLE), None)
     assert "✅ Нищо не липсва" in checklist.text
     before = len(maria.messages)
     await maria.press(checklist, "🔒 Приключване на прегледа")
@@ -100,12 +101,12 @@ async def test_the_review_closes_only_when_nothing_is_missing(
     assert "Изготвил: \u2068Иван Петров\u2069" in shown.text
     [saved, shown] = await _say(maria, f"/report {SLUG} approved Мария Иванова")
     assert "Одобрил: \u2068Мария Иванова\u2069, 25 юни 2024\u202fг." in shown.text
-    document = await _use_tool(maria, "/report", TITLE[:59] + "…", "DOCX")
+    document = await _use_tool(maria, "/report", label(TITLE), "DOCX")
     assert document.filename == f"{SLUG}-report.docx"
     text = "\n".join(p.text for p in Document(io.BytesIO(document.document or b"")).paragraphs)
     assert "Изготвил: Иван Петров" in text and "Одобрил: Мария Иванова" in text
     assert "ПРОЕКТ" not in text
-    html = await _use_tool(maria, "/report", TITLE[:59] + "…", "HTML")
+    html = await _use_tool(maria, "/report", label(TITLE), "HTML")
     assert html.filename == f"{SLUG}-report.html"
     assert (html.document or b"").startswith(b"<!DOCTYPE html>")
 

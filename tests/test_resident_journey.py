@@ -136,10 +136,10 @@ async def test_a_long_section_is_split_into_pages(resident) -> None:
     await chat.send("/start kazanlak-ipd-2021-2027__1")
     first = chat.last
     assert "страница 1 от 2" in first.text
-    second = await chat.tap("Страница 2 ▶️")
+    second = await chat.tap("Напред ➡️")  # the next page first (issue 13)
     assert "страница 2 от 2" in second.text
     assert second.text != first.text
-    back = await chat.tap("◀️ Страница 1")
+    back = await chat.tap("⬅️ Назад")
     assert back.text == first.text
     for page in (first, second):
         assert len(page.text.encode("utf-16-le")) // 2 <= 4096
@@ -227,7 +227,9 @@ async def test_bad_input_gets_a_short_helpful_answer(resident, language: str) ->
     chat: Chat = resident(FIRST_NAME[language], language)
     standin = chat.standin
     assert (await chat.send("/frobnicate")).text.startswith(expected[0])
-    assert (await chat.send("hello <b>there</b> & co")).text.startswith(expected[1])
+    # Too short to be a proposal (a longer text is offered to be sent: see
+    # test_resident_journey_fixes.py).
+    assert (await chat.send("<b>hi</b>")).text.startswith(expected[1])
     for send in (
         standin.send_sticker,
         standin.send_photo,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.sandbox import SentMessage, SimChat, SimUser, TelegramStandIn
+from handlers.keyboards import label as button_label
 from storage.models import (
     Resident,
     StaffAction,
@@ -363,7 +364,7 @@ async def test_export_from_the_staff_chat(resident, maria: Staff, fmt: str) -> N
     ana: Chat = resident("Ana", "en")
     number = await propose(ana, '=HYPERLINK("http://x") and a bench by the river, please')
     title = "Стратегия за развитие на предприемачеството, иновациите и дигитализацията в областта"
-    document = await _use_tool(maria, "/export", title[:59] + "…", fmt)
+    document = await _use_tool(maria, "/export", button_label(title), fmt)
     assert document.kind == "document" and document.filename.endswith(f".{fmt.lower()}")
     content = document.document or b""
     if fmt == "CSV":
@@ -383,7 +384,7 @@ async def test_report_from_the_staff_chat(resident, maria: Staff, fmt: str) -> N
     ana: Chat = resident("Ana", "en")
     await propose(ana)
     title = "Стратегия за развитие на предприемачеството, иновациите и дигитализацията в областта"
-    document = await _use_tool(maria, "/report", title[:59] + "…", fmt)
+    document = await _use_tool(maria, "/report", button_label(title), fmt)
     assert document.kind == "document" and document.filename.endswith(f".{fmt.lower()}")
     assert (document.document or b"")[:2] == b"PK"
 
@@ -392,7 +393,7 @@ async def test_stats_from_the_staff_chat(resident, maria: Staff, standin: Telegr
     ana: Chat = resident("Ana", "en")
     await propose(ana)
     title = "Стратегия за развитие на предприемачеството, иновациите и дигитализацията в областта"
-    chart = await _use_tool(maria, "/stats", title[:59] + "…", None)
+    chart = await _use_tool(maria, "/stats", button_label(title), None)
     assert chart.kind == "photo"
     summary = maria.messages[-2]
     assert "1" in summary.text

@@ -52,6 +52,39 @@ def plan(
     return notices
 
 
+@dataclass(frozen=True)
+class FollowersGet:
+    """What following one consultation brings from `now` on, as the notifier will send
+    it: what its screens promise a follower, and no more."""
+
+    deadline: bool  # a channel has none: no reminders, no closing, no report
+    opening: bool
+    reminders: int
+    closing: bool
+    report: bool  # the published report, for a consultation that closes
+
+
+def followers_get(
+    consultation: Consultation, now: datetime, reminder_days: Sequence[int], reminder_hour: int
+) -> FollowersGet:
+    """The notices of `plan` still ahead (each goes to the consultation's followers, see
+    NoticeRepository.address), and the report published once it has closed. A channel
+    has none: its followers get only what the staff send them (/broadcast)."""
+    ahead = [p for p in plan(consultation, reminder_days, reminder_hour) if p.due_at > now]
+    kinds = {p.kind for p in ahead}
+    return FollowersGet(
+        deadline=consultation.kind is ConsultationKind.CONSULTATION
+        and consultation.closes_at is not None,
+        opening=NoticeKind.OPENED in kinds,
+        reminders=sum(1 for p in ahead if p.kind is NoticeKind.DEADLINE),
+        closing=NoticeKind.CLOSED in kinds,
+        # Published once it has closed (bot/publication.py); follow buttons are offered
+        # only before that.
+        report=consultation.kind is ConsultationKind.CONSULTATION
+        and consultation.closes_at is not None,
+    )
+
+
 def still_makes_sense(notice: Notice, consultation: Consultation | None, now: datetime) -> bool:
     """A notice that fell due while the bot was down is sent late only if it still helps."""
     if notice.kind is NoticeKind.BROADCAST:

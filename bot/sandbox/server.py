@@ -357,17 +357,21 @@ class TelegramStandIn:
         *,
         caption: str | None = None,
         chat: ChatRef | None = None,
+        group_id: str | None = None,
     ) -> list[int]:
         """The user sends ``photos`` pictures at once (an album, 2 to 10 in a Telegram
         client): one message and one update each, sharing a ``media_group_id``, the
-        caption on the first, as Telegram delivers them. Returns the update_ids."""
+        caption on the first, as Telegram delivers them. Returns the update_ids.
+        Sent again with the same ``group_id``, more photos of that album follow, as when
+        Telegram hands an album over in two deliveries."""
         if not 2 <= photos <= 10:
             raise ValueError("an album has 2 to 10 items")
-        group_id = self._world.next_media_group_id()
+        continued = group_id is not None
+        group_id = group_id or self._world.next_media_group_id()
         update_ids = []
         for index in range(photos):
             content, stored = photo_content(self._world, sample_png())
-            if index == 0:
+            if index == 0 and not continued:
                 content.update(caption_content(caption))
             update_ids.append(
                 self._user_message(
