@@ -408,9 +408,10 @@ class StaffRepository:
 def open_item_conditions() -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
     """What still keeps a report from final, as conditions on a submission: (a proposal
     without a decision, a proposal not (fully) accepted without reasons, a question
-    without an answer). Spam meets none. An answered proposal is still undecided: the
-    law wants accepted / partly / not accepted, and reasons for what was not accepted
-    (чл. 26, ал. 5 ЗНА). The report's checklist counts these and /pending lists them."""
+    without an answer whose sender can still read one). Spam meets none. An answered
+    proposal is still undecided: the law wants accepted / partly / not accepted, and
+    reasons for what was not accepted (чл. 26, ал. 5 ЗНА). The report's checklist
+    counts these and /pending lists them."""
     proposal = Submission.kind == SubmissionKind.PROPOSAL
     no_reason = or_(
         Submission.decision_reason.is_(None), func.trim(Submission.decision_reason) == ""
@@ -425,6 +426,8 @@ def open_item_conditions() -> tuple[ColumnElement[bool], ColumnElement[bool], Co
         and_(
             Submission.kind == SubmissionKind.QUESTION,
             Submission.status == SubmissionStatus.RECEIVED,
+            # Its sender erased their data: nobody is left to read an answer.
+            Submission.anonymised_at.is_(None),
         ),
     )
 

@@ -157,3 +157,32 @@ async def test_the_checklist_in_english(
         )
     [answer] = await staff.say(f"/report {SLUG}")
     assert answer.text == f"The consultation “{SLUG}” was withdrawn: it has no report."
+
+
+async def test_a_question_whose_sender_erased_their_data_holds_up_nothing(
+    resident, maria: Staff, running_bot: RunningBot, standin: TelegramStandIn
+) -> None:
+    """Nobody is left to read its answer (its card has no 💬 Answer): the checklist and
+    /pending do not wait for one, and the справка says why it has none."""
+    clock = MovingClock(NOW)
+    running_bot.clock = clock
+    await running_bot.restart()
+    ben = resident("Ben", "en")
+    question = await ask(ben)
+    await ben.send("/forget")
+    done = await ben.tap("🗑 Erase me, keep my submissions anonymously")
+    assert done.text.startswith("Done.")
+    await standin.wait_idle()
+
+    checklist = await _use_tool(maria, "/report", label(TITLE), None)
+    assert "въпрос без отговор" not in checklist.text
+    [pending] = await _say(maria, "/pending")
+    assert question not in pending.text
+
+    clock.now = AFTER
+    checklist = await _use_tool(maria, "/report", label(TITLE), None)
+    assert "✅ Нищо не липсва" in checklist.text
+    html = await _use_tool(maria, "/report", label(TITLE), "HTML")
+    page = (html.document or b"").decode()
+    assert question in page
+    assert "подателят е изтрил данните си" in page

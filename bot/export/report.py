@@ -310,6 +310,7 @@ async def consultation_report(
                     Submission.stakeholder,
                     Submission.organisation_name,
                     Submission.id,
+                    Submission.anonymised_at,
                 )
                 .where(scope.where())
                 .order_by(Submission.received_at, Submission.id)
@@ -399,7 +400,7 @@ def build_report(
             kind=kind_label(tr, kind),
             text=text,
             author=_author(tr, author, stakeholder, organisation),
-            decision=_decision(tr, kind, status),
+            decision=_decision(tr, kind, status, erased=len(row) > 14 and row[14] is not None),
             reasons=_reasons(tr, kind, status, reason, answer),
             submission_id=row[13] if len(row) > 13 else 0,
         )
@@ -581,11 +582,17 @@ def _author(
     return author
 
 
-def _decision(tr: Translator, kind: SubmissionKind, status: SubmissionStatus) -> str:
+def _decision(
+    tr: Translator, kind: SubmissionKind, status: SubmissionStatus, *, erased: bool = False
+) -> str:
     """A proposal is accepted, partly accepted or not accepted; an answer alone is no
     decision, so an answered proposal still shows as undecided."""
     if kind is SubmissionKind.QUESTION:
-        return tr("not yet answered") if status is SubmissionStatus.RECEIVED else tr("answered")
+        if status is not SubmissionStatus.RECEIVED:
+            return tr("answered")
+        if erased:
+            return tr("not answered: its sender erased their data")
+        return tr("not yet answered")
     if status in _DECIDED:
         return status_label(tr, status, kind)
     return tr("not yet decided")
