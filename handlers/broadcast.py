@@ -13,14 +13,13 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.config import Settings
-from bot.i18n import Catalogs, Translator
+from bot.i18n import Translator
 from bot.notify.notifier import Notifier
 from bot.plan import pick
 from bot.reading import Reading
 from bot.telegram_text import cut_to_fit, visible_length
 from handlers.keyboards import BroadcastCb, BroadcastStep, Keyboard, button
-from handlers.staff import StaffOnly, staff_translator
+from handlers.staff import StaffOnly, in_staff_language
 from handlers.staff_views import force_reply
 from handlers.submission_views import text_too_heavy
 from handlers.views import Screen, html
@@ -62,11 +61,8 @@ async def start(
     message: Message,
     reading: Reading,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
 ) -> None:
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     screen = _audience_screen(tr, await reading.listing(clock()))
     await message.answer(screen.text, reply_markup=screen.markup)
 
@@ -78,14 +74,11 @@ async def on_step(
     session: AsyncSession,
     bot: Bot,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
     notifier: Notifier,
 ) -> None:
     chat = query.message.chat if query.message else None
     assert chat is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     if callback_data.step is BroadcastStep.AUDIENCE:
         await state.set_state(Broadcasting.writing)
         await state.set_data(
@@ -132,10 +125,7 @@ async def on_text(
     state: FSMContext,
     session: AsyncSession,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
 ) -> None:
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     text = (message.text or "").strip()
     # Residents get exactly this text: Telegram's count of it must fit in a message.
     excess = cut_to_fit(text, MAX_BROADCAST)
@@ -172,7 +162,7 @@ async def on_text(
 
 
 def build() -> Router:
-    router = Router(name="broadcast")
+    router = in_staff_language(Router(name="broadcast"))
     router.message.filter(StaffOnly())
     router.callback_query.filter(StaffOnly())
     router.message.register(start, Command("broadcast"))

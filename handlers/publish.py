@@ -10,14 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import publication
 from bot.clock import Clock
-from bot.config import Settings
 from bot.export.common import ExportError
-from bot.i18n import Catalogs, Translator
+from bot.i18n import Translator
 from bot.notify.notifier import Notifier
 from bot.plan import pick
 from handlers import staff_views
 from handlers.keyboards import Keyboard, PublishCb, button
-from handlers.staff import StaffOnly, chat_of, refuse, staff_translator
+from handlers.staff import StaffOnly, chat_of, in_staff_language, refuse
 from handlers.views import html
 from storage.models import ConsultationStatus
 from storage.repositories import ConsultationRepository
@@ -29,14 +28,11 @@ async def on_publish(
     session: AsyncSession,
     bot: Bot,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
     notifier: Notifier,
 ) -> None:
     chat = chat_of(query)
     assert chat is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     consultation = await ConsultationRepository(session).by_id(callback_data.consultation_id)
     if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
         await bot.send_message(chat.id, tr("This consultation no longer exists."))
@@ -97,7 +93,7 @@ async def on_publish(
 
 
 def build() -> Router:
-    router = Router(name="publish")
+    router = in_staff_language(Router(name="publish"))
     router.callback_query.filter(StaffOnly())
     router.callback_query.register(on_publish, PublishCb.filter())
     return router

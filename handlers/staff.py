@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramNetworkError,
@@ -25,6 +27,7 @@ from aiogram.types import (
     Chat,
     Message,
     ReplyParameters,
+    TelegramObject,
     User,
 )
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -100,12 +103,28 @@ def actor_of(user: User) -> Actor:
     return Actor(user.id, user.full_name)
 
 
-def staff_translator(chat: Chat | None, tr: Translator, catalogs: Catalogs, settings: Settings):
-    """The staff chat is shared: it speaks the municipality's language; a private chat
-    speaks its reader's."""
-    if chat is not None and chat.type == "private":
-        return tr
-    return catalogs.translator(settings.default_locale)
+class StaffLanguage(BaseMiddleware):
+    """The staff chat is shared: it speaks the municipality's language, whoever writes;
+    an administrator's private chat speaks its reader's. The staff routers' handlers
+    get that translator as their `tr`."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        chat = chat_of(event) if isinstance(event, Message | CallbackQuery) else None
+        if chat is not None and chat.type != "private":
+            data["tr"] = data["catalogs"].translator(data["settings"].default_locale)
+        return await handler(event, data)
+
+
+def in_staff_language(router: Router) -> Router:
+    """Every handler of this staff router gets the staff's translator as `tr`."""
+    router.message.middleware(StaffLanguage())
+    router.callback_query.middleware(StaffLanguage())
+    return router
 
 
 # --- cards ----------------------------------------------------------------------------
@@ -191,7 +210,6 @@ async def on_card_button(
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
-    tr = staff_translator(chat_of(query), tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
         alert(callback_answer, screens.erased(tr))
@@ -320,7 +338,6 @@ async def on_staff_reply(
     replied = replied_to(message)
     if replied is None:
         return  # not a reply: staff talking among themselves
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     now = clock()
     from_bot = replied.from_user is not None and replied.from_user.id == bot.id
     number = screens.card_number(replied.text) if from_bot else None
@@ -412,13 +429,10 @@ async def cancel(
     message: Message,
     session: AsyncSession,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
 ) -> None:
     """/cancel as a reply to a prompt cancels it; on its own, the sender's open prompts."""
     assert message.from_user is not None
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     now, replied = clock(), replied_to(message)
     outcome = (
         await staff.cancel_prompt(session, message.chat.id, replied.message_id, now)
@@ -441,7 +455,7 @@ async def cancel(
 async def staff_help(
     message: Message, tr: Translator, catalogs: Catalogs, settings: Settings
 ) -> None:
-    await message.answer(screens.staff_help(staff_translator(message.chat, tr, catalogs, settings)))
+    await message.answer(screens.staff_help(tr))
 
 
 # --- exports, report, stats ---------------------------------------------------------
@@ -453,11 +467,8 @@ async def tool_command(
     session: AsyncSession,
     reading: Reading,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
 ) -> None:
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     tool = StaffTool(command.command)
     if tool is StaffTool.REPORT and command.args:
         await _report_command(message, command.args, session, tr, clock)
@@ -499,13 +510,11 @@ async def tool_button(
     bot: Bot,
     tr: Translator,
     catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
     chat = chat_of(query)
     assert chat is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     slug = export.GENERAL_SLUG
     if callback_data.consultation_id:
         consultation = await ConsultationRepository(session).by_id(callback_data.consultation_id)
@@ -630,7 +639,7 @@ TOOLS = Command(*(tool.value for tool in StaffTool))
 
 
 def build() -> Router:
-    router = Router(name="staff")
+    router = in_staff_language(Router(name="staff"))
     router.message.filter(StaffOnly())
     router.callback_query.filter(StaffOnly())
     router.callback_query.register(on_card_button, StaffCb.filter())

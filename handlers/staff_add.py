@@ -39,7 +39,7 @@ from handlers import staff_add_views as screens
 from handlers import staff_views
 from handlers.keyboards import AddCb, AddStep
 from handlers.respond import alert, show
-from handlers.staff import StaffOnly, chat_of, refuse, staff_translator
+from handlers.staff import StaffOnly, in_staff_language, refuse
 from handlers.submission_views import text_refused
 from handlers.views import Screen
 from storage.models import (
@@ -61,20 +61,13 @@ class Adding(StatesGroup):
     confirming = State()
 
 
-def _tr(event: Message | CallbackQuery, tr: Translator, catalogs: Catalogs, settings: Settings):
-    return staff_translator(chat_of(event), tr, catalogs, settings)
-
-
 async def start(
     message: Message,
     state: FSMContext,
     reading: Reading,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
 ) -> None:
-    tr = _tr(message, tr, catalogs, settings)
     now = clock()
     consultations = [c for c in await reading.listing(now) if c.phase(now) is not Phase.UPCOMING]
     key = secrets.token_urlsafe(6)
@@ -91,13 +84,11 @@ async def on_step(
     session: AsyncSession,
     bot: Bot,
     tr: Translator,
-    catalogs: Catalogs,
     settings: Settings,
     clock: Clock,
     callback_answer: CallbackAnswer,
     similar: SimilarProposals,
 ) -> None:
-    tr = _tr(query, tr, catalogs, settings)
     data = await state.get_data()
     step = callback_data.step
     if data.get("key") != callback_data.key or not _valid(callback_data):
@@ -219,11 +210,8 @@ async def on_text(
     state: FSMContext,
     session: AsyncSession,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
 ) -> None:
-    tr = _tr(message, tr, catalogs, settings)
     current, data = await state.get_state(), await state.get_data()
     text = (message.text or "").strip()
     if current == Adding.text.state:
@@ -346,7 +334,7 @@ async def cancel(
     message: Message, state: FSMContext, tr: Translator, catalogs: Catalogs, settings: Settings
 ) -> None:
     await state.clear()
-    await message.reply(staff_views.staff_cancelled(_tr(message, tr, catalogs, settings)))
+    await message.reply(staff_views.staff_cancelled(tr))
 
 
 async def _target(session: AsyncSession, data: dict[str, Any]):
@@ -387,7 +375,7 @@ async def _send(bot: Bot, where: tuple[int, int | None], screen: Screen) -> None
 
 
 def build() -> Router:
-    router = Router(name="staff-add")
+    router = in_staff_language(Router(name="staff-add"))
     router.message.filter(StaffOnly())
     router.callback_query.filter(StaffOnly())
     router.message.register(start, Command("add"))

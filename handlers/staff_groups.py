@@ -27,11 +27,11 @@ from handlers.staff import (
     StaffOnly,
     actor_of,
     chat_of,
+    in_staff_language,
     published_note,
     queue_resident_reply,
     refuse,
     replied_to,
-    staff_translator,
     text_refusal,
 )
 from storage.models import Submission, SubmissionStatus
@@ -49,13 +49,10 @@ async def on_group_button(
     callback_data: GroupCb,
     session: AsyncSession,
     bot: Bot,
-    settings: Settings,
-    catalogs: Catalogs,
     tr: Translator,
     clock: Clock,
     callback_answer: CallbackAnswer,
 ) -> None:
-    tr = staff_translator(chat_of(query), tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
         alert(callback_answer, staff_views.erased(tr))
@@ -125,7 +122,6 @@ async def on_group_reason(
     tr: Translator,
     clock: Clock,
 ) -> None:
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     assert target.submission is not None and target.act is not None
     reason = (message.text or "").strip()
     refusal = text_refusal(tr, reason)
@@ -158,7 +154,7 @@ async def on_group_reason(
 
 
 def build() -> Router:
-    router = Router(name="staff-groups")
+    router = in_staff_language(Router(name="staff-groups"))
     # Rights are asked of Telegram last, once the update is known to be ours: every
     # other message in the staff chat goes on to the staff router, which asks itself.
     router.callback_query.register(on_group_button, GroupCb.filter(), StaffOnly())

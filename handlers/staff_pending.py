@@ -12,14 +12,13 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
-from bot.i18n import Catalogs, Translator
+from bot.i18n import Translator
 from bot.pending import pending
 from handlers import staff_pending_views as views
 from handlers import staff_views as screens
 from handlers.keyboards import PendingCardCb, PendingCb
 from handlers.respond import alert
-from handlers.staff import StaffOnly, chat_of, refuse, render_card, staff_translator
+from handlers.staff import StaffOnly, chat_of, in_staff_language, refuse, render_card
 from storage.repositories import StaffRepository
 
 
@@ -27,10 +26,7 @@ async def pending_command(
     message: Message,
     session: AsyncSession,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
 ) -> None:
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     screen = views.pending(tr, await pending(session), page=0)
     await message.answer(screen.text, reply_markup=screen.markup)
 
@@ -41,13 +37,10 @@ async def pending_page(
     session: AsyncSession,
     bot: Bot,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
 ) -> None:
     """Another page, counted afresh: what was answered meanwhile is gone from it."""
     chat = chat_of(query)
     assert chat is not None and query.message is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     screen = views.pending(tr, await pending(session), page=callback_data.page)
     with contextlib.suppress(TelegramBadRequest):  # unchanged, or too old to edit
         await bot.edit_message_text(
@@ -64,15 +57,12 @@ async def open_card(
     session: AsyncSession,
     bot: Bot,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
     callback_answer: CallbackAnswer,
 ) -> None:
     """The card, as it is now, posted again here: its buttons (and a reply to it, in the
     staff chat) work as on the first one."""
     chat = chat_of(query)
     assert chat is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     submission = await StaffRepository(session).submission(callback_data.id)
     if submission is None:
         alert(callback_answer, screens.erased(tr))
@@ -84,7 +74,7 @@ async def open_card(
 
 
 def build() -> Router:
-    router = Router(name="staff-pending")
+    router = in_staff_language(Router(name="staff-pending"))
     # The cheap look first: only then is Telegram asked whether the sender is staff.
     router.message.filter(F.text.startswith("/"), StaffOnly())
     prefixes = (f"{PendingCb.__prefix__}:", f"{PendingCardCb.__prefix__}:")

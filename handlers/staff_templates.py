@@ -19,7 +19,7 @@ from handlers import staff_templates_views as views
 from handlers import staff_views as screens
 from handlers.keyboards import TemplateAct, TemplateCb
 from handlers.respond import alert
-from handlers.staff import StaffOnly, chat_of, refuse, reply_with_text, staff_translator
+from handlers.staff import StaffOnly, chat_of, in_staff_language, refuse, reply_with_text
 from storage.repositories import TemplateRepository
 
 
@@ -28,10 +28,8 @@ async def templates_command(
     session: AsyncSession,
     tr: Translator,
     catalogs: Catalogs,
-    settings: Settings,
 ) -> None:
     """The head (counts and how to add one), then one message per language."""
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     saved = await TemplateRepository(session).all()
     head = views.listing(tr, saved, catalogs.locales)
     await message.answer(head.text)
@@ -48,12 +46,10 @@ async def template_command(
     session: AsyncSession,
     tr: Translator,
     catalogs: Catalogs,
-    settings: Settings,
     clock: Clock,
 ) -> None:
     """/template LANG NAME, then the text (on the same line or the next ones)."""
     assert message.from_user is not None
-    tr = staff_translator(message.chat, tr, catalogs, settings)
     words = (command.args or "").split(maxsplit=2)
     if len(words) < 2:
         await message.answer(views.usage(tr, catalogs.locales))
@@ -78,12 +74,9 @@ async def delete_button(
     session: AsyncSession,
     bot: Bot,
     tr: Translator,
-    catalogs: Catalogs,
-    settings: Settings,
 ) -> None:
     chat = chat_of(query)
     assert chat is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     actor = Actor(query.from_user.id, query.from_user.full_name)
     template = await templates.delete(session, callback_data.id, actor)
     await session.commit()
@@ -109,7 +102,6 @@ async def template_button(
     answers at the same moment); 📋 of a long template shows its filled text to copy."""
     chat = chat_of(query)
     assert chat is not None
-    tr = staff_translator(chat, tr, catalogs, settings)
     template = await TemplateRepository(session).get(callback_data.id)
     if template is None:
         alert(callback_answer, views.template_gone(tr))
@@ -142,7 +134,7 @@ TEMPLATE_COMMANDS = Command("templates", "template")
 
 
 def build() -> Router:
-    router = Router(name="staff-templates")
+    router = in_staff_language(Router(name="staff-templates"))
     # The cheap look first: only then is Telegram asked whether the sender is staff.
     router.message.filter(F.text.startswith("/"), StaffOnly())
     router.callback_query.filter(F.data.startswith(f"{TemplateCb.__prefix__}:"), StaffOnly())
