@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import staff
 from bot.notify.outbox import queue_card_refresh
-from bot.similarity import SimilarityIndex, place
+from bot.similarity import SimilarityIndex, join
 from bot.staff import Actor
 from storage.models import (
     StaffAction,
@@ -39,16 +39,25 @@ class SimilarProposals:
     _indexes: dict[int | None, SimilarityIndex] = field(default_factory=dict)
 
     async def _index(
-        self, repository: SimilarRepository, consultation_id: int | None
+        self, repository: SimilarRepository, consultation_id: int | None, own: Submission
     ) -> SimilarityIndex:
+        """The consultation's index holding exactly the proposals this transaction sees,
+        and `own`. Other arrivals in this process share the index and change it while
+        this one waits on the database (adding proposals not committed yet, which this
+        transaction cannot see, or dropping those their own cannot): it is made right
+        after the last wait, so nothing changes it before the caller compares."""
         index = self._indexes.setdefault(consultation_id, SimilarityIndex())
-        current = await repository.proposal_ids(consultation_id)
-        for gone in index.ids() - current:
-            index.remove(gone)
-        missing = current - index.ids()
-        if missing:
-            for key, text in (await repository.texts(missing)).items():
+        visible = await repository.proposal_ids(consultation_id) - {own.id}
+        for _attempt in range(3):
+            missing = visible - index.ids()
+            texts = await repository.texts(missing) if missing else {}
+            for gone in index.ids() - visible - {own.id}:
+                index.remove(gone)
+            for key, text in texts.items():
                 index.add(key, text)
+            if visible <= index.ids():
+                break
+        index.add(own.id, own.text)
         return index
 
     async def place(self, session: AsyncSession, submission: Submission) -> int | None:
@@ -58,15 +67,17 @@ class SimilarProposals:
         if submission.kind is not SubmissionKind.PROPOSAL:
             return None
         repository = SimilarRepository(session)
-        index = await self._index(repository, submission.consultation_id)
-        index.add(submission.id, submission.text)
+        index = await self._index(repository, submission.consultation_id, submission)
+        # Compared before any other wait: see _index.
+        alike = [other for other, _score in index.similar(submission.id)]
         rows = await repository.memberships(submission.consultation_id)
         group_of = {row.submission_id: row.group_id for row in rows if row.group_id is not None}
         apart = {row.submission_id for row in rows if row.apart}
-        group = place(index, submission.id, group_of, apart)
-        if group is not None:
-            await repository.put(group, group)  # a proposal alone until now starts it
-        await repository.put(submission.id, group)
+        group, loose = join(alike, group_of, apart)
+        # Those alone until now start the group or join it; rows written in the order of
+        # their ids, so two arrivals gathering each other wait instead of deadlocking.
+        for key in sorted({*loose, submission.id}):
+            await repository.put(key, group)
         if group is not None:
             await _refresh_cards(session, submission)
         return group

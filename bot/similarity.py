@@ -157,17 +157,25 @@ def place(
     key: int,
     group_of: dict[int, int],
     apart: Iterable[int] = (),
-) -> int | None:
-    """The group a new proposal (already added to `index`) joins: that of the proposal
-    most like it, at least THRESHOLD alike; a proposal in no group yet starts one with
-    it, named by the older proposal's id. None: alike to none. `apart` are proposals
-    staff took out of their group: they are grouped with nothing again."""
+) -> tuple[int | None, list[int]]:
+    """The group a new proposal (already added to `index`) joins: see `join`."""
+    return join([other for other, _score in index.similar(key)], group_of, apart)
+
+
+def join(
+    alike: Iterable[int], group_of: dict[int, int], apart: Iterable[int] = ()
+) -> tuple[int | None, list[int]]:
+    """The group of the proposal most like a new one (`alike`: those at least THRESHOLD
+    alike, best first), named by one of its proposals' ids, or None: alike to none; and the
+    alike proposals in no group yet, which join it too (sent at the same moment, they
+    could not see each other). `apart` are proposals staff took out of their group: they
+    are grouped with nothing again."""
     kept_apart = set(apart)
-    for other, _score in index.similar(key):
-        if other in kept_apart:
-            continue
-        return group_of.get(other, other)
-    return None
+    candidates = [other for other in alike if other not in kept_apart]
+    if not candidates:
+        return None, []
+    group = group_of.get(candidates[0], candidates[0])
+    return group, [other for other in candidates if other not in group_of]
 
 
 def pairwise_quality(found: list[int | None], known: list[int]) -> tuple[float, float]:
@@ -193,8 +201,8 @@ def group_all(texts: list[str]) -> list[int | None]:
     group_of: dict[int, int] = {}
     for key, text in enumerate(texts):
         index.add(key, text)
-        group = place(index, key, group_of)
+        group, loose = place(index, key, group_of)
         if group is not None:
-            group_of.setdefault(group, group)
-            group_of[key] = group
+            for other in [*loose, key]:
+                group_of[other] = group
     return [group_of.get(key) for key in range(len(texts))]

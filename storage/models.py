@@ -283,9 +283,10 @@ class StaffAction(Base):
 
 
 class SimilarMember(Base):
-    """A proposal's place among its near-duplicates, decided once when it arrived (so
-    groups stay as staff saw them). `group_id` names the group by its oldest proposal's
-    id; None: alike to none. `apart`: staff took it out ("not similar"), and it is never
+    """A proposal's place among its near-duplicates, decided when it arrived (one alone
+    then joins the group of a later proposal alike to it; a grouped one never moves, so
+    groups stay as staff saw them). `group_id` names the group by one of its proposals'
+    ids; None: alike to none. `apart`: staff took it out ("not similar"), and it is never
     grouped again."""
 
     __tablename__ = "similar_member"

@@ -34,6 +34,7 @@ from tests.test_staff import (  # noqa: F401 (fixtures)
     propose,
     staff_room,
 )
+from tests.test_update_path import RECEIVED, Crowd, count_starting
 
 SLUG = "stara-zagora-pid-strategy"
 
@@ -222,3 +223,30 @@ async def test_two_staff_deciding_a_group_at_once_make_one_decision(
         [notice] = await arrived(chat, count)
         assert notice.text.startswith("📋")
         assert len(inbox(chat)) == count + 1
+
+
+async def test_twenty_alike_proposals_sent_at_once_are_all_grouped(
+    standin, running_bot: RunningBot, staff_room: StaffRoom
+) -> None:
+    """Arrivals at the same moment share the process's similarity index while their
+    transactions are open: none is grouped with a proposal its transaction cannot see
+    (that failed with a foreign-key error on PostgreSQL), and those that could not see
+    each other are gathered by a later one, so none is left out. (Two groups may form
+    when two arrivals start one each at the same moment: they are not merged.)"""
+    users = [standin.add_user(f"Resident {n}", language_code="en") for n in range(20)]
+    previews = await Crowd(standin, users).to_preview()
+    for user in users:
+        standin.press(user, previews[user.id], text="✅ Send")
+    await standin.wait_for(
+        lambda: all(count_starting(standin, user, RECEIVED) for user in users), 60
+    )
+    await standin.wait_idle()
+    groups = await _groups(running_bot)
+    assert len(groups) == len(users) and None not in groups.values()
+    ids = {
+        number: submission.id for number, submission in (await _submissions(running_bot)).items()
+    }
+    for group in set(groups.values()):
+        members = [ids[number] for number, its in groups.items() if its == group]
+        assert group in members and len(members) >= 2  # named by one of its proposals
+    assert len(set(groups.values())) <= 3
