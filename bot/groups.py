@@ -74,10 +74,15 @@ class SimilarProposals:
         group_of = {row.submission_id: row.group_id for row in rows if row.group_id is not None}
         apart = {row.submission_id for row in rows if row.apart}
         group, loose = join(alike, group_of, apart)
-        # Those alone until now start the group or join it; rows written in the order of
-        # their ids, so two arrivals gathering each other wait instead of deadlocking.
-        for key in sorted({*loose, submission.id}):
-            await repository.put(key, group)
+        if group is not None:
+            # Those alone until now start the group or join it; rows written in the order
+            # of their ids, so two arrivals gathering each other wait instead of deadlocking.
+            for key in sorted(loose):
+                await repository.put(key, group)
+            # Another arrival may have gathered the group's proposal a moment before:
+            # this one then joins the group that proposal is in.
+            group = await repository.group_id_of(group) or group
+        await repository.put(submission.id, group)
         if group is not None:
             await _refresh_cards(session, submission)
         return group

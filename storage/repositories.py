@@ -1296,6 +1296,13 @@ class SimilarRepository:
     async def member(self, submission_id: int) -> SimilarMember | None:
         return await self.session.get(SimilarMember, submission_id)
 
+    async def group_id_of(self, submission_id: int) -> int | None:
+        """The group a proposal is in as the database has it now (not as this session
+        loaded it)."""
+        return await self.session.scalar(
+            select(SimilarMember.group_id).where(SimilarMember.submission_id == submission_id)
+        )
+
     async def put(self, submission_id: int, group_id: int | None) -> None:
         """Record a proposal's group. One alone until now joins it; one in a group keeps
         its own (two arriving together may both name it), one taken apart stays apart."""
