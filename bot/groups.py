@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,10 +100,11 @@ async def _refresh_cards(session: AsyncSession, submission: Submission) -> None:
 
 async def similar_to(session: AsyncSession, submission: Submission) -> Sequence[Submission]:
     """The other proposals of its group, oldest first."""
-    member = await SimilarRepository(session).member(submission.id)
+    repository = SimilarRepository(session)
+    member = await repository.member(submission.id)
     if member is None or member.group_id is None:
         return []
-    members = await SimilarRepository(session).members(member.group_id)
+    members = await repository.members(member.group_id)
     return [other for other in members if other.id != submission.id]
 
 
@@ -122,7 +124,7 @@ async def decide_group(
     decision: SubmissionStatus,
     reason: str,
     actor: Actor,
-    now,
+    now: datetime,
 ) -> GroupDecision:
     """One decision with one reason on every proposal of `submission`'s group that has
     none yet. Those decided already, by anyone, are left as they are and listed: a
