@@ -357,3 +357,20 @@ class TemplateCb(CallbackData, prefix="tp"):
     act: TemplateAct
     id: DbId
     prompt: DbId = 0
+
+
+class RunAct(StrEnum):
+    OPEN = "open"  # one consultation's screen, with the buttons below
+    EXTEND = "extend"  # a new closing date is typed next
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    REPLACE = "replace"  # a new version of the document is sent next
+    DOWNLOAD = "download"  # its consultation file
+
+
+class RunCb(CallbackData, prefix="rc"):
+    """A staff button of /consultations, about one consultation. Rights are checked on
+    every press."""
+
+    act: RunAct
+    id: DbId
