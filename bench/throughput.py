@@ -10,6 +10,9 @@ the simulated residents. The bots:
 
   echo      the baseline: a bare aiogram Dispatcher with one message handler that
             answers the text, no database, no middlewares;
+  calls     the floor of civicbot's work: a bare aiogram bot that makes the Bot API
+            calls civicbot makes for each step (a message with a keyboard for a text; an
+            edit with a keyboard and the callback answer for a button), and nothing else;
   civicbot  the real Application (bot/app.py) on SQLite (a temporary file) and on
             PostgreSQL (a private server started as tests/servers.py does; skipped, and
             said so, when its programs are missing), with the example consultations.
@@ -35,7 +38,8 @@ answer for a button, which the bot sends once its handler finished).
 phase divided by the updates answered in it. "driver CPU" is this process's CPU time
 over the saturation phase's wall time: near 100 % means the stand-in and residents, not
 the bot, set the pace (then the echo ratio understates how much slower the bot is).
-CIVICBOT_BENCH_PROFILE=/tmp/p writes cProfile statistics of each bot to /tmp/p.<bot>.
+CIVICBOT_BENCH_PROFILE=/tmp/p writes cProfile statistics of each bot to /tmp/p.<bot>,
+from the start of the saturation phase (start-up and warm-up are left out) to its end.
 """
 
 from __future__ import annotations
@@ -96,9 +100,12 @@ def serve(kind: str, api: str, database_url: str | None) -> None:
         import cProfile
 
         profiler = cProfile.Profile()
-        profiler.enable()
+        # The driver signals when saturation starts and ends.
+        signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+        signal.signal(signal.SIGUSR2, lambda *_: profiler.disable())
     try:
-        asyncio.run(_serve_echo(api) if kind == "echo" else _serve_civicbot(api, database_url))
+        servers = {"echo": _serve_echo, "calls": _serve_calls}
+        asyncio.run(servers[kind](api) if kind in servers else _serve_civicbot(api, database_url))
     finally:
         if profile:
             profiler.disable()
@@ -116,6 +123,45 @@ async def _serve_echo(api: str) -> None:
     @dispatcher.message()
     async def echo(message: Message) -> None:
         await message.answer(message.text or "?")
+
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
+    try:
+        await dispatcher.start_polling(bot, handle_signals=True)
+    finally:
+        await bot.session.close()
+
+
+async def _serve_calls(api: str) -> None:
+    from aiogram import Bot, Dispatcher
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+    # Every label the residents look for, so that each step finds its button; not the
+    # consent's, which civicbot shows only once.
+    labels = [label for kind, label in BROWSE + PROPOSE if kind == "press"]
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=label, callback_data=f"b{n}")]
+            for n, label in enumerate(dict.fromkeys(labels))
+        ]
+    )
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def answer(message: Message) -> None:
+        await message.answer(message.text or "?", reply_markup=keyboard)
+
+    @dispatcher.callback_query()
+    async def edit(query: CallbackQuery, bot: Bot) -> None:
+        assert query.message is not None
+        await bot.edit_message_text(
+            f"{query.data} {query.id}",
+            chat_id=query.message.chat.id,
+            message_id=query.message.message_id,
+            reply_markup=keyboard,
+        )
+        await query.answer()
 
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
     try:
@@ -371,7 +417,7 @@ async def measure(
 ) -> dict[str, Any]:
     from bot.sandbox import TelegramStandIn
 
-    civic = kind == "civicbot"
+    civic = kind != "echo"
     async with TelegramStandIn(
         TOKEN, global_rate=None, per_chat_rate=None, group_rate_per_minute=None
     ) as standin:
@@ -395,9 +441,14 @@ async def measure(
                     "p95": _percentile(walked.latencies, 95),
                     "invalid": len(standin.invalid_requests),
                 }
+            profiling = bool(os.environ.get("CIVICBOT_BENCH_PROFILE"))
+            if profiling:
+                bot.send_signal(signal.SIGUSR1)
             bot_cpu = cpu_seconds(bot.pid)
             tally, wall, cpu = await saturation(residents, args.seconds)
             bot_cpu = cpu_seconds(bot.pid) - bot_cpu
+            if profiling:
+                bot.send_signal(signal.SIGUSR2)
             await standin.wait_idle(timeout=STEP_TIMEOUT)
             latency = await fixed_load(residents, args.rate, args.seconds)
             await standin.wait_idle(timeout=STEP_TIMEOUT)
@@ -502,15 +553,16 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     if args.api_latency:
         report_burst(results, args)
         return
-    baseline = results[0]["rate"]
+    baseline, calls = results[0], results[1]
     print()
     print(
         f"{args.residents} residents; saturation for {args.seconds:g} s; "
         f"latency at {args.rate:g} updates/s for {args.seconds:g} s"
     )
     header = (
-        f"{'bot':<10} {'database':<11} {'updates/s':>9} {'x echo':>7} {'p50 ms':>7} "
-        f"{'p95 ms':>7} {'CPU ms/upd':>10} {'x echo':>6} {'driver CPU':>10} {'failed':>6} "
+        f"{'bot':<10} {'database':<11} {'updates/s':>9} {'x echo':>7} {'x calls':>7} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'CPU ms/upd':>10} {'x echo':>6} {'x calls':>7} "
+        f"{'driver CPU':>10} {'failed':>6} "
         f"{'invalid':>7} {'proposals':>9}"
     )
     print(header)
@@ -518,9 +570,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     for r in results:
         bot, _, database = r["label"].partition("/")
         print(
-            f"{bot:<10} {database or '-':<11} {r['rate']:>9.1f} {r['rate'] / baseline:>7.2f} "
+            f"{bot:<10} {database or '-':<11} {r['rate']:>9.1f} "
+            f"{r['rate'] / baseline['rate']:>7.2f} {r['rate'] / calls['rate']:>7.2f} "
             f"{r['p50']:>7.1f} {r['p95']:>7.1f} {r['cpu_per_update']:>10.2f} "
-            f"{r['cpu_per_update'] / results[0]['cpu_per_update']:>6.2f} "
+            f"{r['cpu_per_update'] / baseline['cpu_per_update']:>6.2f} "
+            f"{r['cpu_per_update'] / calls['cpu_per_update']:>7.2f} "
             f"{r['cpu']:>9.0%} {r['failures']:>6} "
             f"{r['invalid']:>7} {'-' if r['stored'] is None else r['stored']:>9}"
         )
@@ -532,6 +586,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
 async def run(args: argparse.Namespace) -> int:
     results = [await measure("echo", None, args, "echo")]
     print(f"echo: {results[-1]['rate']:.1f} updates/s", flush=True)
+    results.append(await measure("calls", None, args, "calls"))
+    print(f"calls: {results[-1]['rate']:.1f} updates/s", flush=True)
     if "sqlite" in args.databases:
         with tempfile.TemporaryDirectory(prefix="civicbot-bench-") as directory:
             url = f"sqlite+aiosqlite:///{Path(directory) / 'civicbot.db'}"
@@ -565,7 +621,7 @@ def main() -> int:
     parser.add_argument(
         "--databases", default="sqlite,postgresql", help="civicbot runs on these (comma-separated)"
     )
-    parser.add_argument("--serve", choices=("echo", "civicbot"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("echo", "calls", "civicbot"), help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
