@@ -906,23 +906,28 @@ class InboxRepository:
         """Keep each update once; the ids of those not kept before (a webhook retry or a
         getUpdates answer seen again are not new). `not_before` reserves them for the
         process that records them, which handles them at once."""
-        fresh = []
-        for payload in payloads:
-            inserted = await self.session.scalar(
-                _insert_for(self.session)(InboxUpdate)
-                .values(
-                    update_id=payload["update_id"],
-                    payload=payload,
-                    received_at=utcnow(),
-                    attempts=0,
-                    not_before=not_before,
-                )
-                .on_conflict_do_nothing(index_elements=["update_id"])
-                .returning(InboxUpdate.update_id)
+        if not payloads:
+            return []
+        received_at = utcnow()
+        # One statement for the whole getUpdates answer: one round trip, not one each.
+        inserted = await self.session.scalars(
+            _insert_for(self.session)(InboxUpdate)
+            .values(
+                [
+                    {
+                        "update_id": payload["update_id"],
+                        "payload": payload,
+                        "received_at": received_at,
+                        "attempts": 0,
+                        "not_before": not_before,
+                    }
+                    for payload in payloads
+                ]
             )
-            if inserted is not None:
-                fresh.append(inserted)
-        return fresh
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(InboxUpdate.update_id)
+        )
+        return sorted(inserted.all())
 
     async def due(self, now: datetime, limit: int = 100) -> Sequence[InboxUpdate]:
         rows = await self.session.scalars(
