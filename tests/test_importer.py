@@ -103,6 +103,19 @@ def test_tables_kept_as_text_lists_kept_images_left_out_with_a_note(format_: str
     assert "Карта" not in document.sections[1].body
 
 
+def test_a_footnote_is_kept_after_its_paragraph() -> None:
+    data = documents.with_footnote(
+        documents.to_docx(KAZANLAK),
+        after="интерес към общината.",
+        footnote="Съгласно Закона за регионалното развитие.",
+    )
+    document = import_document(data, "plan.docx")
+
+    body = document.sections[2].children[0].body
+    assert "интерес към общината.\n\n[1] Съгласно Закона за регионалното развитие." in body
+    assert ("footnote", "3.1", "1") in {(n.kind, n.where, n.detail) for n in document.notes}
+
+
 def test_pdf_running_header_and_page_numbers_are_removed() -> None:
     document = imported("pdf", KAZANLAK)
 
@@ -110,6 +123,9 @@ def test_pdf_running_header_and_page_numbers_are_removed() -> None:
     assert "Стр." not in document.full_text
     removed = sorted(note.detail for note in document.notes if note.kind == "running_text")
     assert removed == sorted([RUNNING_HEADER, "page numbers"])
+    assert [(note.kind, note.where, note.detail) for note in document.notes][:1] == [
+        ("image", "2", "page 2")
+    ]
 
 
 def test_pdf_headings_found_by_font_size_without_numbers() -> None:
