@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from bot.importer import (
     ImportedDocument,
@@ -254,3 +256,27 @@ def test_consultation_mapping_leaves_unknown_fields_null_with_a_note() -> None:
     assert first["number"] == "1"
     assert first["title"] == {"bg": KAZANLAK_TREE[0][1]}
     assert [child["number"] for child in first["sections"]] == ["1.1", "1.2", "1.3"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.sampled_from(
+            [documents.to_docx(KAZANLAK), documents.to_odt(KAZANLAK), pdf(KAZANLAK)]
+        ).flatmap(
+            lambda whole: st.tuples(st.integers(0, len(whole)), st.binary(max_size=64)).map(
+                lambda cut: whole[: cut[0]] + cut[1]
+            )
+        ),
+    ),
+    suffix=st.sampled_from(["docx", "odt", "pdf", "md", "txt"]),
+)
+@example(data=b"\x98", suffix="md")  # not UTF-8, and undefined in Windows-1251
+def test_any_bytes_import_or_are_refused_never_a_crash(data: bytes, suffix: str) -> None:
+    try:
+        document = import_document(data, f"upload.{suffix}")
+    except ImportRefused as refused:
+        assert refused.reason in {"no_text_layer", "encrypted", "corrupt", "unsupported", "empty"}
+    else:
+        assert document.full_text.strip()
