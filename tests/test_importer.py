@@ -123,8 +123,10 @@ def test_pdf_running_header_and_page_numbers_are_removed() -> None:
 
     assert RUNNING_HEADER not in document.full_text
     assert "Стр." not in document.full_text
-    removed = sorted(note.detail for note in document.notes if note.kind == "running_text")
-    assert removed == sorted([RUNNING_HEADER, "page numbers"])
+    removed = sorted(
+        (note.where, note.detail) for note in document.notes if note.kind == "running_text"
+    )
+    assert removed == sorted([("document", RUNNING_HEADER), ("document", "page numbers")])
     assert [(note.kind, note.where, note.detail) for note in document.notes][:1] == [
         ("image", "2", "page 2")
     ]

@@ -36,7 +36,10 @@ def read(data: bytes) -> list[Block]:
     lines = _lines(data)
     lines, removed = _without_running_text(lines)
     blocks = _paragraphs(lines)
-    return blocks + [Block("", note_kind="running_text", note_detail=text) for text in removed]
+    return blocks + [
+        Block("", note_kind="running_text", note_detail=text, note_where="document")
+        for text in removed
+    ]
 
 
 def _lines(data: bytes) -> list[_Line]:
