@@ -6,6 +6,7 @@ civicbot demo            the bot, a Telegram stand-in and a terminal chat, all l
 civicbot demo --staff    the same with the staff group, where submissions wait as cards
 civicbot db upgrade      apply database migrations
 civicbot content load    validate and load consultation files
+civicbot content dump SLUG  a consultation written back to its file, as the bot shows it
 civicbot export          a consultation's submissions as CSV, XLSX or JSON
 civicbot submissions import FILE.csv  those received by e-mail, letter, phone, at meetings
 civicbot report SLUG     a consultation's report (справка) as HTML, DOCX or XLSX
@@ -122,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         " (loading its file again publishes it again)",
     )
     withdraw.add_argument("slug")
+    dump = content_commands.add_parser(
+        "dump",
+        help="write a consultation back to its file, as the bot shows it (loading it again "
+        "changes nothing)",
+    )
+    dump.add_argument("slug")
+    dump.add_argument("--output", type=Path, help="the file to write (default: print it)")
     export = commands.add_parser("export", help="export a consultation's submissions")
     export.add_argument(
         "--consultation",
@@ -217,6 +225,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_report(settings, args.consultation, args.format, args.output)
     if args.content_command == "withdraw":
         return await _withdraw(settings, args.slug)
+    if args.content_command == "dump":
+        return await _dump(settings, args.slug, args.output)
     return await _load_content(settings, args.paths)
 
 
@@ -263,6 +273,28 @@ async def _withdraw(settings: Settings, slug: str) -> int:
     if not found:
         return _fail(f"no consultation {slug!r}")
     print(f"withdrawn: {slug}")
+    return 0
+
+
+async def _dump(settings: Settings, slug: str, output: Path | None) -> int:
+    from bot.dump import dump_consultation
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            text = await dump_consultation(session, slug)
+    finally:
+        await engine.dispose()
+    if text is None:
+        return _fail(f"no consultation {slug!r}")
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        return _fail(f"{output}: cannot be written ({error.strerror})")
+    print(f"written: {output}")
     return 0
 
 
