@@ -374,3 +374,5 @@ class RunCb(CallbackData, prefix="rc"):
 
     act: RunAct
     id: DbId
+    # 1: confirmed (Close now and Withdraw ask first).
+    sure: Annotated[int, Field(ge=0, le=1)] = 0

@@ -87,6 +87,38 @@ class ConsultationRepository:
             .values(staff_topic_id=topic_id)
         )
 
+    async def for_staff(self) -> Sequence[Consultation]:
+        """Every consultation, withdrawn ones too, the newest first."""
+        rows = await self.session.scalars(
+            select(Consultation).order_by(Consultation.opens_at.desc(), Consultation.id.desc())
+        )
+        return rows.all()
+
+    async def for_change(self, consultation_id: int) -> Consultation | None:
+        """The consultation, held until the transaction ends: two staff members acting
+        on it at once act one after the other, the second on what the first left."""
+        return await self.session.scalar(
+            select(Consultation)
+            .where(Consultation.id == consultation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def submission_counts(self) -> dict[int, Counter[SubmissionKind]]:
+        """Proposals and questions received per consultation (spam left out)."""
+        rows = await self.session.execute(
+            select(Submission.consultation_id, Submission.kind, func.count())
+            .where(
+                Submission.consultation_id.is_not(None),
+                Submission.status != SubmissionStatus.SPAM,
+            )
+            .group_by(Submission.consultation_id, Submission.kind)
+        )
+        counts: dict[int, Counter[SubmissionKind]] = {}
+        for consultation_id, kind, count in rows.all():
+            counts.setdefault(consultation_id, Counter())[SubmissionKind(kind)] = count
+        return counts
+
     async def published(self, now: datetime) -> list[Consultation]:
         """Open ones first (nearest deadline first), then upcoming, then closed (newest first)."""
         rows = await self.session.scalars(
@@ -112,8 +144,10 @@ class SectionRepository:
         self.session = session
 
     async def by_id(self, section_id: int) -> Section | None:
+        """A section residents can read and write on: not removed, nor its consultation
+        withdrawn."""
         section = await self.session.get(Section, section_id)
-        if section is None:
+        if section is None or section.removed_in_version is not None:
             return None
         consultation = await self.session.get(Consultation, section.consultation_id)
         if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
@@ -128,15 +162,30 @@ class SectionRepository:
     async def by_number(self, consultation_id: int, number: str) -> Section | None:
         return await self.session.scalar(
             select(Section).where(
-                Section.consultation_id == consultation_id, Section.number == number
+                Section.consultation_id == consultation_id,
+                Section.number == number,
+                Section.removed_in_version.is_(None),
             )
         )
 
     async def plan(self, consultation_id: int) -> Sequence[Section]:
-        """Every section of a consultation in reading order."""
+        """Every section of a consultation's current version, in reading order (the ones
+        a later version removed are kept for their submissions, not read)."""
         rows = await self.session.scalars(
             select(Section)
-            .where(Section.consultation_id == consultation_id)
+            .where(Section.consultation_id == consultation_id, Section.removed_in_version.is_(None))
+            .order_by(Section.position)
+        )
+        return rows.all()
+
+    async def removed_of(self, consultation_id: int) -> Sequence[Section]:
+        """The sections later versions of the document dropped, kept for their submissions."""
+        rows = await self.session.scalars(
+            select(Section)
+            .where(
+                Section.consultation_id == consultation_id,
+                Section.removed_in_version.is_not(None),
+            )
             .order_by(Section.position)
         )
         return rows.all()
@@ -147,7 +196,11 @@ class SectionRepository:
         )
         rows = await self.session.scalars(
             select(Section)
-            .where(Section.consultation_id == consultation_id, parent_clause)
+            .where(
+                Section.consultation_id == consultation_id,
+                parent_clause,
+                Section.removed_in_version.is_(None),
+            )
             .order_by(Section.position)
         )
         return rows.all()
@@ -643,7 +696,7 @@ class NoticeRepository:
             select(Notice).where(
                 Notice.consultation_id == consultation_id,
                 # Staff's own notices are not planned from the dates: the planner leaves them.
-                Notice.kind.not_in((NoticeKind.BROADCAST, NoticeKind.REPORT)),
+                Notice.kind.not_in((NoticeKind.BROADCAST, NoticeKind.REPORT, NoticeKind.EXTENDED)),
             )
         )
         return rows.all()
