@@ -374,3 +374,19 @@ class RunCb(CallbackData, prefix="rc"):
 
     act: RunAct
     id: DbId
+
+
+class IntakeAct(StrEnum):
+    SKIP = "skip"  # leave the optional field (the contact) empty
+    ZONE = "zone"  # the municipality's time zone
+    WHOLE = "whole"  # no structure found: the whole text as one section
+    PUBLISH = "publish"
+    CANCEL = "cancel"
+
+
+class IntakeCb(CallbackData, prefix="ik"):
+    """A button of a consultation drafted from a document; `draft` (the message id of
+    the document) tells an old draft's buttons from the current one's."""
+
+    act: IntakeAct
+    draft: DbId

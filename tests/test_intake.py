@@ -1,0 +1,168 @@
+"""End to end: a consultation published from a file sent to the staff chat. The bot
+downloads it from the stand-in (getFile and the file URL), says what it found, asks
+for what is missing one question at a time, shows the card as residents will see it,
+and publishes it in one transaction; every bad input gets a clear answer and nothing
+is half-published."""
+# ruff: noqa: F811 (the fixtures of tests/test_staff.py, imported, are parameters here)
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bot.sandbox import SentMessage, TelegramStandIn
+from storage.models import Consultation, Section
+from tests.conftest import RunningBot
+from tests.test_staff import (  # noqa: F401 (fixtures)
+    Staff,
+    StaffRoom,
+    bot_settings,
+    maria,
+    staff_room,
+)
+
+# NOW in the tests is 1 June 2024, 9:00 UTC.
+PLAN_YAML = """\
+format: 1
+slug: kazanlak-transport-2024
+original_language: bg
+title:
+  bg: Градски транспорт на Казанлък
+summary:
+  bg: Нова схема на автобусните линии.
+organizer:
+  bg: Община Казанлък
+sections:
+  - number: "1"
+    title:
+      bg: Стратегическа цел 1
+    sections:
+      - number: "1.1"
+        title:
+          bg: Приоритет 1.1 Достъпност
+        body:
+          bg: Линии до индустриалната зона.
+  - number: "2"
+    title:
+      bg: Стратегическа цел 2
+"""
+
+
+async def send_file(maria: Staff, data: bytes, filename: str) -> list[SentMessage]:
+    """Maria sends a file to the staff chat; what the bot wrote there in return."""
+    before = len(maria.messages)
+    maria.standin.send_document(maria.user, data, filename=filename, chat=maria.room.chat)
+    await maria.standin.wait_for(lambda: len(maria.messages) > before, 10)
+    await maria.standin.wait_idle()
+    return maria.messages[before:]
+
+
+async def consultation(running_bot: RunningBot, slug: str) -> Consultation | None:
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        return await session.scalar(select(Consultation).where(Consultation.slug == slug))
+
+
+async def section_count(running_bot: RunningBot, slug: str) -> int:
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        return await session.scalar(
+            select(func.count())
+            .select_from(Section)
+            .join(Consultation)
+            .where(Consultation.slug == slug)
+        )
+
+
+async def test_a_consultation_file_is_drafted_step_by_step_and_published(
+    maria: Staff, running_bot: RunningBot, resident
+) -> None:
+    found, contact_question = await send_file(maria, PLAN_YAML.encode(), "plan.yaml")
+    assert found.text.startswith("📄 plan.yaml\n")
+    assert "3 раздела, 2 на най-горното ниво." in found.text
+    assert "1.1. Приоритет 1.1 Достъпност" in found.text
+    assert "Контакт" in contact_question.text
+
+    before = len(maria.messages)
+    await maria.press(contact_question, "⏭ Без контакт")
+    [closing_question] = maria.messages[before:]
+    assert "10.11.2026 17:30" in closing_question.text
+    assert closing_question.reply_markup.get("force_reply")
+
+    # Bad dates: each a clear answer and the question again; nothing stored.
+    refusal = await maria.reply(closing_question, "31.02.2025")
+    assert "Няма такъв ден" in refusal.text
+    refusal = await maria.reply(refusal, "01.05.2024 12:00")
+    assert "вече е минал" in refusal.text
+    refusal = await maria.reply(refusal, "някой ден")
+    assert "Не разпознах дата" in refusal.text
+    # A reply to an older question is not an answer; other talk in the chat is left alone.
+    assert await maria.say("Кога беше срещата?") == []
+
+    zone_question = await maria.reply(refusal, "15 юли 2024 г. 17:30")
+    assert "часова зона" in zone_question.text
+    before = len(maria.messages)
+    await maria.press(zone_question, "софийско време")
+    [preview] = maria.messages[before:]
+    assert preview.text.startswith("👁")
+    assert "\n\nГрадски транспорт на Казанлък\nОбщина Казанлък\n\nНова схема" in preview.text
+    assert "15 юли 2024" in preview.text and "17:30" in preview.text
+    assert await consultation(running_bot, "kazanlak-transport-2024") is None  # a draft only
+
+    before = len(maria.messages)
+    await maria.press(preview, "✅ Публикуване")
+    [done] = maria.messages[before:]
+    assert "е публикувана" in done.text
+    published = await consultation(running_bot, "kazanlak-transport-2024")
+    assert published is not None and published.timezone == "Europe/Sofia"
+    assert await section_count(running_bot, "kazanlak-transport-2024") == 3
+
+    # Residents see it at once; the old preview's button no longer publishes anything.
+    ana = resident("Ana", "en")
+    await ana.send("/consultations")
+    assert "Градски транспорт на Казанлък" in ana.text
+    assert await maria.press(preview, "✅ Публикуване") == (
+        "Тази чернова вече не е отворена. Изпратете документа отново, за да започнете отначало."
+    )
+
+
+async def test_a_taken_short_name_is_asked_again_and_cancel_publishes_nothing(
+    maria: Staff, running_bot: RunningBot
+) -> None:
+    taken = PLAN_YAML.replace("kazanlak-transport-2024", "stara-zagora-vision-2027")
+    complete = taken.replace(
+        "sections:",
+        "contact:\n  bg: obshtina@kazanlak.bg\ntimezone: Europe/Sofia\n"
+        "closes_at: 2024-07-15\nsections:",
+        1,
+    )
+    messages = await send_file(maria, complete.encode(), "plan.yml")
+    assert "вече се използва" in messages[-2].text
+    assert "stara-zagora-vision-2027" in messages[-2].text
+    slug_question = messages[-1]
+    refusal = await maria.reply(slug_question, "Казанлък 2024")
+    assert "малки латински букви" in refusal.text
+    preview = await maria.reply(refusal, "kazanlak-bus-2024")
+    assert preview.text.startswith("👁") and "15 юли 2024" in preview.text
+    before = len(maria.messages)
+    await maria.press(preview, "✖️ Отказ")
+    assert maria.messages[before:][0].text == "✖️ Отказано; нищо не е публикувано."
+    assert await consultation(running_bot, "kazanlak-bus-2024") is None
+
+
+async def test_bad_files_get_clear_answers(
+    maria: Staff, running_bot: RunningBot, standin: TelegramStandIn
+) -> None:
+    [answer] = await send_file(maria, b"\x89PNG\r\n", "photo.png")
+    assert "Не мога да чета такъв вид файл" in answer.text
+    [answer] = await send_file(maria, b"title: [unclosed", "broken.yaml")
+    assert "не е файл на консултация" in answer.text
+    bad = PLAN_YAML.replace('number: "1.1"', 'number: "2.1"') + (
+        "contact:\n  bg: x@y.bg\ntimezone: Europe/Sofia\ncloses_at: 2024-07-15\n"
+    )
+    [found, answer] = await send_file(maria, bad.encode(), "bad.yaml")
+    assert found.text.startswith("📄 bad.yaml")
+    assert "нищо не е публикувано" in answer.text
+    assert 'section "2.1"' in answer.text
+    [answer] = await send_file(maria, b"x" * (20 * 1024 * 1024 + 1), "huge.docx")
+    assert "20 MB" in answer.text
+    assert await consultation(running_bot, "kazanlak-transport-2024") is None
