@@ -78,11 +78,45 @@ def found(tr: Translator, draft: Draft) -> str:
         lines.append(tr("… and %(count)s more.", count=len(tree) - FIRST_TITLES))
     if draft.notes:
         lines += ["", tr("<b>Not placed or left out:</b>")]
-        lines += [
-            f"• {html(note['where'])}: {html(note['kind'])} — {html(note['detail'])}"
-            for note in draft.notes
-        ]
+        lines += [f"• {_place(tr, note['where'])}: {_note(tr, note)}" for note in draft.notes]
     return "\n".join(lines)
+
+
+def _place(tr: Translator, where: str) -> str:
+    if where == "title":
+        return tr("the title")
+    if where == "summary":
+        return tr("before the first heading")
+    if where in ("document", ""):
+        return tr("the document")
+    return tr("section %(number)s", number=html(where))
+
+
+def _note(tr: Translator, note: dict[str, str]) -> str:
+    """The importer's facts (bot.importer.ImportNote) in the staff's words."""
+    detail = html(note["detail"])
+    kind = note["kind"]
+    if kind == "image":
+        return tr("a picture left out (%(detail)s)", detail=detail)
+    if kind == "table":
+        return tr("a table, kept as text")
+    if kind == "text_box":
+        return tr("a text box, kept where it stands")
+    if kind == "footnote":
+        return tr("a footnote, kept where it stands")
+    if kind == "running_text":
+        return tr("a page header or footer removed: %(detail)s", detail=detail)
+    if kind == "title_shortened":
+        return tr(
+            "the heading is too long for a title: shortened, the whole heading opens the text"
+        )
+    if kind == "flattened":
+        return tr("a heading deeper than four levels, kept as text: %(detail)s", detail=detail)
+    if kind in ("summary_too_long", "body_too_long"):
+        return tr("too long (%(detail)s characters); please shorten it", detail=detail)
+    if kind == "unplaced":
+        return tr("not kept: %(detail)s", detail=detail)
+    return f"{html(kind)}: {detail}"
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,39 @@ is half-published."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox import SentMessage, TelegramStandIn
+from bot.config import Settings
+from bot.sandbox import SentMessage, SimUser, TelegramStandIn
 from storage.models import Consultation, Section
+from tests import documents
 from tests.conftest import RunningBot
 from tests.test_staff import (  # noqa: F401 (fixtures)
     Staff,
     StaffRoom,
-    bot_settings,
     maria,
     staff_room,
 )
+
+
+@pytest.fixture
+def anna(standin: TelegramStandIn) -> SimUser:
+    """An administrator who writes to the bot in English, in her private chat."""
+    return standin.add_user("Anna", language_code="en")
+
+
+@pytest.fixture
+def bot_settings(bot_settings: Settings, staff_room: StaffRoom, anna: SimUser) -> Settings:
+    # The staff chat speaks Bulgarian; Anna's private chat her own English.
+    return bot_settings.model_copy(
+        update={
+            "staff_chat_id": staff_room.chat.id,
+            "default_locale": "bg",
+            "admin_ids": frozenset({anna.id}),
+        }
+    )
+
 
 # NOW in the tests is 1 June 2024, 9:00 UTC.
 PLAN_YAML = """\
@@ -166,3 +187,112 @@ async def test_bad_files_get_clear_answers(
     [answer] = await send_file(maria, b"x" * (20 * 1024 * 1024 + 1), "huge.docx")
     assert "20 MB" in answer.text
     assert await consultation(running_bot, "kazanlak-transport-2024") is None
+
+
+async def send_privately(
+    standin: TelegramStandIn, anna: SimUser, data: bytes, filename: str
+) -> list[SentMessage]:
+    before = len(standin.messages(anna))
+    standin.send_document(anna, data, filename=filename)
+    await standin.wait_for(lambda: len(standin.messages(anna)) > before, 10)
+    await standin.wait_idle()
+    return standin.messages(anna)[before:]
+
+
+async def say_privately(standin: TelegramStandIn, anna: SimUser, text: str) -> SentMessage:
+    before = len(standin.messages(anna))
+    standin.send_text(anna, text)
+    await standin.wait_for(lambda: len(standin.messages(anna)) > before, 10)
+    await standin.wait_idle()
+    return standin.messages(anna)[-1]
+
+
+async def press_privately(
+    standin: TelegramStandIn, anna: SimUser, message: SentMessage, label: str
+) -> SentMessage:
+    before = len(standin.messages(anna))
+    query = standin.press(anna, message, text=label)
+    await standin.wait_callback_answer(query)
+    await standin.wait_idle()
+    return standin.messages(anna)[before:][-1]
+
+
+async def test_a_docx_plan_is_published_from_a_private_chat_in_english(
+    anna: SimUser, standin: TelegramStandIn, running_bot: RunningBot
+) -> None:
+    """Kazanlak's plan as DOCX: its tree, title and summary come from the document; the
+    organizer, contact, closing date and zone are asked; notes name what was left out."""
+    found, organizer_question = await send_privately(
+        standin, anna, documents.to_docx(documents.KAZANLAK), "ПИРО Казанлък.docx"
+    )
+    assert found.text.startswith("📄 ПИРО Казанлък.docx\n")
+    count = len(documents.KAZANLAK_TREE)
+    assert f"{count} sections, 3 at the top level." in found.text
+    for number, title in documents.KAZANLAK_TREE[:3]:
+        assert f"{number}. {title}" in found.text
+    assert "Not placed or left out:" in found.text
+    assert "section 2: a picture left out (Карта на общината)" in found.text
+    assert "section 1.1: a table, kept as text" in found.text
+    assert organizer_question.text == "Who runs the consultation (in Български)?"
+
+    contact_question = await say_privately(standin, anna, "Община Казанлък")
+    assert contact_question.text.startswith("A contact for questions")
+    closing_question = await say_privately(standin, anna, "obshtina@kazanlak.bg")
+    assert closing_question.text.startswith("Until when is it open?")
+    refusal = await say_privately(standin, anna, "10/07/2024")
+    assert refusal.text.startswith("⚠️ I could not read a date in that.")
+    zone_question = await say_privately(standin, anna, "July 10, 2024 5:30 pm")
+    preview = await press_privately(standin, anna, zone_question, "Sofia time")
+    assert preview.text.startswith("👁 Preview: the card as residents will see it.")
+    assert "План за интегрирано развитие на Община Казанлък 2021–2027" in preview.text
+    assert "10 July 2024, 17:30 (Sofia time)" in preview.text
+    assert "✉️ Contact: obshtina@kazanlak.bg" in preview.text
+
+    done = await press_privately(standin, anna, preview, "✅ Publish")
+    assert done.text == (
+        "✅ “План за интегрирано развитие на Община Казанлък 2021–2027” (piro-kazanlak) is "
+        "published: residents can read it and take part."
+    )
+    assert await section_count(running_bot, "piro-kazanlak") == count
+
+
+async def test_a_document_without_structure_is_offered_as_one_section(
+    maria: Staff, running_bot: RunningBot
+) -> None:
+    data = documents.to_markdown(documents.UNSTRUCTURED)
+    found, offer = await send_file(maria, data, "piro.md")
+    assert "1 раздел, 1 на най-горното ниво." in found.text
+    assert offer.text.startswith("Не открих заглавия или номерирани раздели")
+    before = len(maria.messages)
+    await maria.press(offer, "✅ Целият текст като един раздел")
+    [title_question] = maria.messages[before:]
+    assert title_question.text == "Заглавие на консултацията (на език: Български)?"
+    before = len(maria.messages)
+    await maria.press(offer, "✖️ Отказ")  # the first question's other button, still there
+    assert maria.messages[before:][0].text == "✖️ Отказано; нищо не е публикувано."
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "answer"),
+    [
+        (documents.scanned_pdf(), "scan.pdf", "This PDF has no text layer"),
+        (
+            documents.to_odt(documents.KAZANLAK, encrypted=True),
+            "plan.odt",
+            "protected with a password",
+        ),
+        (documents.corrupt("docx"), "plan.docx", "damaged and cannot be opened"),
+        (documents.to_docx(documents.GERMAN), "plan.docx", "a language I do not speak"),
+        (b"", "empty.txt", "no text in this file"),
+    ],
+)
+async def test_documents_that_cannot_be_read_are_explained(
+    anna: SimUser,
+    standin: TelegramStandIn,
+    running_bot: RunningBot,
+    data: bytes,
+    filename: str,
+    answer: str,
+) -> None:
+    [reply] = await send_privately(standin, anna, data, filename)
+    assert answer in reply.text
