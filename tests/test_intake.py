@@ -296,3 +296,32 @@ async def test_documents_that_cannot_be_read_are_explained(
 ) -> None:
     [reply] = await send_privately(standin, anna, data, filename)
     assert answer in reply.text
+
+
+async def test_two_staff_publishing_the_same_name_at_once_publish_it_once(
+    maria: Staff, standin: TelegramStandIn, running_bot: RunningBot
+) -> None:
+    """Maria and Petar send the same file and press Publish together: one consultation;
+    the second is asked for another short name, and nothing of it is half-published."""
+    petar = Staff(standin, maria.room, maria.room.petar)
+    complete = PLAN_YAML.replace(
+        "sections:",
+        "contact:\n  bg: obshtina@kazanlak.bg\ntimezone: Europe/Sofia\n"
+        "closes_at: 2024-07-15\nsections:",
+        1,
+    )
+    *_, maria_preview = await send_file(maria, complete.encode(), "plan.yaml")
+    *_, petar_preview = await send_file(petar, complete.encode(), "plan.yaml")
+    assert maria_preview.text.startswith("👁") and petar_preview.text.startswith("👁")
+    before = len(maria.messages)
+    queries = [
+        standin.press(who.user, preview, text="✅ Публикуване", chat=maria.room.chat)
+        for who, preview in ((maria, maria_preview), (petar, petar_preview))
+    ]
+    for query in queries:
+        await standin.wait_callback_answer(query)
+    await standin.wait_idle()
+    answers = [message.text for message in maria.messages[before:]]
+    assert sum("е публикувана" in text for text in answers) == 1
+    assert sum("вече се използва" in text for text in answers) == 1
+    assert await section_count(running_bot, "kazanlak-transport-2024") == 3
