@@ -6,6 +6,7 @@ civicbot demo            the bot, a Telegram stand-in and a terminal chat, all l
 civicbot demo --staff    the same with the staff group, where submissions wait as cards
 civicbot db upgrade      apply database migrations
 civicbot content load    validate and load consultation files
+civicbot content import FILE  a DOCX, ODT, PDF or Markdown document -> a consultation file
 civicbot export          a consultation's submissions as CSV, XLSX or JSON
 civicbot submissions import FILE.csv  those received by e-mail, letter, phone, at meetings
 civicbot report SLUG     a consultation's report (справка) as HTML, DOCX or XLSX
@@ -116,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     content_commands = content.add_subparsers(dest="content_command", required=True)
     load = content_commands.add_parser("load", help="validate and load consultation files")
     load.add_argument("paths", nargs="+", type=Path, help="YAML files or folders of them")
+    import_document = content_commands.add_parser(
+        "import",
+        help="a DOCX, ODT, PDF, Markdown or text document -> a consultation file to complete",
+    )
+    import_document.add_argument("file", type=Path, metavar="FILE")
+    import_document.add_argument("--slug", help="default: from the file's name")
+    import_document.add_argument(
+        "--language", choices=SUPPORTED_LOCALES, help="the document's (default: detected)"
+    )
+    import_document.add_argument(
+        "--output", type=Path, metavar="FILE", help="default: SLUG.yaml here"
+    )
     withdraw = content_commands.add_parser(
         "withdraw",
         help="withdraw a consultation: residents no longer see it, its reminders are cancelled"
@@ -215,6 +228,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             args.report_parser.error("usage: civicbot report SLUG --format html|docx|xlsx")
         args.consultation = slugs[0]
         return await run_report(settings, args.consultation, args.format, args.output)
+    if args.content_command == "import":
+        from bot.importer.cli import run_import
+
+        return run_import(
+            args.file,
+            slug=args.slug,
+            language=args.language,
+            output=args.output,
+            timezone=settings.timezone,
+        )
     if args.content_command == "withdraw":
         return await _withdraw(settings, args.slug)
     return await _load_content(settings, args.paths)

@@ -282,10 +282,35 @@ def read_consultation_file(path: Path) -> ConsultationFile:
         raise ContentError([f"{path}:{line}: {reason}"]) from None
     if not isinstance(raw, dict):
         raise ContentError([f"{path}: expected a mapping of fields at the top level"])
+    # An imported document leaves what it could not know empty (bot/importer): say so in
+    # one line each, rather than what the validation finds wrong with nothing.
+    unfilled = [key for key in _TO_FILL_IN if key in raw and raw[key] is None]
+    if raw.get("kind") == ConsultationKind.CHANNEL.value and "closes_at" in unfilled:
+        unfilled.remove("closes_at")
+    problems = [f"{path}: {key}: still to be filled in" for key in unfilled]
     try:
-        return ConsultationFile.model_validate(raw)
+        consultation = ConsultationFile.model_validate(raw)
     except ValidationError as error:
-        raise ContentError([_describe(path, raw, problem) for problem in error.errors()]) from None
+        described = [_describe(path, raw, problem) for problem in error.errors()]
+        problems += [
+            problem
+            for problem in described
+            if not any(problem.startswith(f"{path}: {key}") for key in unfilled)
+        ]
+    if problems:
+        raise ContentError(problems)
+    return consultation
+
+
+_TO_FILL_IN = (
+    "original_language",
+    "timezone",
+    "opens_at",
+    "closes_at",
+    "organizer",
+    "title",
+    "summary",
+)
 
 
 def _describe(path: Path, raw: dict[str, Any], problem: Any) -> str:

@@ -76,7 +76,7 @@ def _lines(data: bytes) -> list[_Line]:
             raise ImportRefused("encrypted", "the PDF is protected by a password") from None
         raise ImportRefused("corrupt", f"not a readable PDF ({type(error).__name__})") from None
     if pages and not lines:
-        raise ImportRefused("no_text_layer", f"{pages} pages without text (a scan?)")
+        raise ImportRefused("no_text_layer", f"{pages} pages without text")
     lines.sort(key=lambda line: (line.page, round(line.top, 0)))
     return lines
 

@@ -12,6 +12,7 @@ and a plain number stays in its title so nothing the document said is lost.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bot.importer.model import Block, ImportedSection, ImportNote
@@ -223,7 +224,7 @@ def _flatten_deep(roots: list[_Heading], notes: list[ImportNote], depth: int = 1
     return roots
 
 
-def _walk(headings: list[_Heading]):
+def _walk(headings: list[_Heading]) -> Iterator[_Heading]:
     for heading in headings:
         yield heading
         yield from _walk(heading.children)
