@@ -6,11 +6,12 @@ before anything is written: one invalid file and nothing is loaded.
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -40,6 +41,10 @@ GENERAL_CHANNEL_SLUG = "general"
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SECTION_NUMBER_PATTERN = r"^[1-9][0-9]{0,2}(?:\.[1-9][0-9]{0,2}){0,3}$"
 DATE_SHAPE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
+# Bulgarian law (Закон за нормативните актове, чл. 26): a consultation runs at least 30
+# days; at least 14 when the reason for the shorter period is stated.
+FULL_PERIOD_DAYS = 30
+SHORTEST_PERIOD_DAYS = 14
 
 
 def _no_blank_texts(texts: dict[Locale, str]) -> dict[Locale, str]:
@@ -121,6 +126,8 @@ class ConsultationFile(_Strict):
     title: ConsultationTitle
     summary: Summary
     contact: Texts | None = None
+    # Why the consultation runs less than 30 days: stored and shown on its card.
+    short_period_reason: Summary | None = None
     sections: list[SectionFile] = Field(default_factory=list)
     demo: DemoHints | None = None
 
@@ -160,7 +167,7 @@ class ConsultationFile(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> ConsultationFile:
-        for name in ("organizer", "title", "summary", "contact"):
+        for name in ("organizer", "title", "summary", "contact", "short_period_reason"):
             texts = getattr(self, name)
             if texts is not None and self.original_language not in texts:
                 raise ValueError(
@@ -190,6 +197,15 @@ class ConsultationFile(_Strict):
                 raise ValueError("closes_at: a consultation needs a closing date")
             if self.closes_at_utc <= self.opens_at_utc:
                 raise ValueError("closes_at: must be after opens_at")
+            # A demo's dates are moved when it is loaded; the law is for real ones.
+            if self.demo is None:
+                problem = period_problem(
+                    self.opens_at_utc.astimezone(self.zone),
+                    self.closes_at_utc.astimezone(self.zone),
+                    self.short_period_reason,
+                )
+                if problem is not None:
+                    raise ValueError(f"closes_at: {problem.describe()}")
         return self
 
     @property
@@ -207,10 +223,60 @@ class ConsultationFile(_Strict):
         return _to_utc(self.closes_at, self.zone, end_of_day=True)
 
     def digest(self) -> str:
-        """A fingerprint of what the bot shows; demo hints are not part of it."""
-        content = self.model_dump(mode="json", exclude={"demo"})
+        """A fingerprint of what the bot shows: the moments in UTC, not how a date was
+        written ("2021-11-10" and "2021-11-10 23:59:59" are the same closing); demo hints
+        are not part of it."""
+        content = self.model_dump(mode="json", exclude={"demo", "opens_at", "closes_at"})
+        content["opens_at"] = self.opens_at_utc.isoformat()
+        closes_at = self.closes_at_utc
+        content["closes_at"] = closes_at.isoformat() if closes_at is not None else None
         canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class PeriodProblem(enum.StrEnum):
+    """What is wrong with a consultation's period under the law."""
+
+    TOO_SHORT = "too_short"  # under 14 days: not even with a reason
+    NEEDS_REASON = "needs_reason"  # 14 to 29 days: only with a stated reason
+
+    def describe(self) -> str:
+        """For `content load` (English, like its other messages); the chat says it with tr()."""
+        if self is PeriodProblem.TOO_SHORT:
+            return (
+                f"a consultation runs at least {SHORTEST_PERIOD_DAYS} days "
+                f"({FULL_PERIOD_DAYS} days, or {SHORTEST_PERIOD_DAYS} with a stated reason)"
+            )
+        return (
+            f"a consultation shorter than {FULL_PERIOD_DAYS} days needs its reason in "
+            "short_period_reason"
+        )
+
+
+def period_days(opens_at: datetime, closes_at: datetime) -> int:
+    """Calendar days from the opening day to the closing day, in the time zone of
+    `closes_at` (give both in the consultation's zone): 11 October to 10 November is 30."""
+    return (closes_at.date() - opens_at.astimezone(closes_at.tzinfo).date()).days
+
+
+def period_problem(
+    opens_at: datetime, closes_at: datetime, reason: Mapping[str, str] | str | None
+) -> PeriodProblem | None:
+    """The one rule for a consultation's length, for `content load` and the staff chat
+    alike. The moments are aware datetimes in the consultation's time zone; `reason` is
+    the stated reason (texts per language, or one text), empty or None when none was
+    given."""
+    days = period_days(opens_at, closes_at)
+    if days < SHORTEST_PERIOD_DAYS:
+        return PeriodProblem.TOO_SHORT
+    stated = (
+        any(text.strip() for text in reason.values())
+        if isinstance(reason, Mapping)
+        else bool(reason and reason.strip())
+    )
+    if days < FULL_PERIOD_DAYS and not stated:
+        return PeriodProblem.NEEDS_REASON
+    return None
 
 
 def _to_utc(value: datetime | date, zone: ZoneInfo, *, end_of_day: bool) -> datetime:
@@ -405,25 +471,53 @@ async def load_consultations(
     consultations = ConsultationRepository(session)
     for source in files:
         opens_at, closes_at = _dates(source, demo_now=now)
-        digest = source.digest()
         existing = await consultations.by_slug(source.slug)
         if existing is not None and (
             existing.source_digest,
             existing.opens_at,
             existing.closes_at,
-        ) == (digest, opens_at, closes_at):
+        ) == (source.digest(), opens_at, closes_at):
             report.unchanged.append(source.slug)
             continue
-        consultation = existing or Consultation(slug=source.slug, sections=[])
-        _apply(consultation, source, opens_at, closes_at, digest)
-        if existing is None:
-            session.add(consultation)
-            report.created.append(source.slug)
-        else:
-            report.updated.append(source.slug)
-        await session.flush()
-        await _sync_sections(session, consultation, source.sections)
+        await put_consultation(session, source, existing, opens_at=opens_at, closes_at=closes_at)
+        (report.created if existing is None else report.updated).append(source.slug)
     return report
+
+
+@dataclass(frozen=True)
+class SectionChanges:
+    """What a file did to a consultation's sections, by number, in reading order."""
+
+    kept: list[str]
+    added: list[str]
+    removed: list[str]
+    # Anything residents read in the sections differs: a new version.
+    changed: bool
+
+
+async def put_consultation(
+    session: AsyncSession,
+    source: ConsultationFile,
+    existing: Consultation | None,
+    *,
+    opens_at: datetime | None = None,
+    closes_at: datetime | None = None,
+) -> tuple[Consultation, SectionChanges]:
+    """Write one file over its consultation (or as a new one): a change to the sections
+    makes a new version; the moments are the file's unless given (a demo's)."""
+    consultation = existing or Consultation(slug=source.slug, sections=[], version=1)
+    _apply(
+        consultation,
+        source,
+        source.opens_at_utc if opens_at is None else opens_at,
+        source.closes_at_utc if closes_at is None else closes_at,
+        source.digest(),
+    )
+    if existing is None:
+        session.add(consultation)
+    await session.flush()
+    changes = await _sync_sections(session, consultation, source.sections)
+    return consultation, changes
 
 
 def _dates(
@@ -456,6 +550,7 @@ def _apply(
     consultation.title = dict(source.title)
     consultation.summary = dict(source.summary)
     consultation.contact = dict(source.contact or {})
+    consultation.short_period_reason = dict(source.short_period_reason or {})
     consultation.link = source.link
     consultation.opens_at = opens_at
     consultation.closes_at = closes_at
@@ -464,21 +559,27 @@ def _apply(
 
 async def _sync_sections(
     session: AsyncSession, consultation: Consultation, tree: Sequence[SectionFile]
-) -> None:
-    """Match sections by number so their ids (in buttons and links) survive a reload."""
+) -> SectionChanges:
+    """Match sections by number so their ids (in buttons, links and submissions) survive
+    a new version. A section the file no longer has is kept, marked removed in the new
+    version, for the submissions on it; one that comes back is the same section again."""
     await session.refresh(consultation, ["sections"])
     by_number = {section.number: section for section in consultation.sections}
+    current = [s for s in consultation.sections if s.removed_in_version is None]
     wanted = list(_flatten(tree))
-    wanted_numbers = {item.number for item, _, _ in wanted}
-    removed = {
-        number: section for number, section in by_number.items() if number not in wanted_numbers
-    }
-    for number, section in removed.items():
-        del by_number[number]
-        # The database deletes a removed section's subsections with it (ON DELETE
-        # CASCADE); deleting them here too would delete rows that are already gone.
-        if number.rpartition(".")[0] not in removed:
-            await session.delete(section)
+    wanted_numbers = [item.number for item, _, _ in wanted]
+    removed = [section.number for section in current if section.number not in wanted_numbers]
+    current_numbers = {section.number for section in current}
+    added = [number for number in wanted_numbers if number not in current_numbers]
+    kept = [number for number in wanted_numbers if number in current_numbers]
+    changed = bool(removed or added) or any(
+        _reads_differently(by_number.get(item.number), item, parent_number, position, by_number)
+        for position, (item, parent_number, _) in enumerate(wanted)
+    )
+    if changed and current:
+        consultation.version += 1
+    for number in removed:
+        by_number[number].removed_in_version = consultation.version
     # Parents come before children in reading order, so each parent id is known in time.
     for position, (item, parent_number, depth) in enumerate(wanted):
         section = by_number.get(item.number)
@@ -486,12 +587,32 @@ async def _sync_sections(
             section = Section(consultation_id=consultation.id, number=item.number)
             session.add(section)
             by_number[item.number] = section
+        section.removed_in_version = None
         section.parent_id = by_number[parent_number].id if parent_number else None
         section.position = position
         section.depth = depth
         section.title = dict(item.title)
         section.body = dict(item.body or {})
         await session.flush()
+    return SectionChanges(kept=kept, added=added, removed=removed, changed=changed)
+
+
+def _reads_differently(
+    section: Section | None,
+    item: SectionFile,
+    parent_number: str | None,
+    position: int,
+    by_number: dict[str, Section],
+) -> bool:
+    if section is None or section.removed_in_version is not None:
+        return True
+    parent = by_number.get(parent_number) if parent_number else None
+    return (
+        section.parent_id != (parent.id if parent is not None else None)
+        or section.position != position
+        or section.title != dict(item.title)
+        or section.body != dict(item.body or {})
+    )
 
 
 def _flatten(
@@ -504,13 +625,10 @@ def _flatten(
 
 async def withdraw(session: AsyncSession, slug: str, settings: Settings) -> bool:
     """Hide a consultation from residents and cancel its planned notices."""
-    from bot.notify import planner
+    from bot.running import take_down
 
     consultation = await ConsultationRepository(session).by_slug(slug)
     if consultation is None:
         return False
-    consultation.status = ConsultationStatus.WITHDRAWN
-    # The next load of its file publishes it again, even if nothing in the file changed.
-    consultation.source_digest = ""
-    await planner.sync(session, consultation, settings.reminder_days, settings.reminder_hour)
+    await take_down(session, consultation, settings)
     return True

@@ -245,6 +245,7 @@ def _notice_kind(tr: Translator, kind: NoticeKind) -> str:
         NoticeKind.CLOSED: tr("a consultation closed"),
         NoticeKind.BROADCAST: tr("message from the municipality"),
         NoticeKind.REPORT: tr("the report on a consultation"),
+        NoticeKind.EXTENDED: tr("a deadline extended"),
     }[kind]
 
 

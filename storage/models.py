@@ -88,6 +88,10 @@ class Consultation(Base):
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime | None]
     source_digest: Mapped[str] = mapped_column(String(64))
+    # Raised by every change to the sections (a new document); shown from 2 on.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Why the period is shorter than the law's 30 days; empty when it is not.
+    short_period_reason: Mapped[LocalizedText] = mapped_column(default=dict, server_default="{}")
     # The staff chat's forum topic for this consultation, when the staff chat is a forum.
     staff_topic_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -131,6 +135,9 @@ class Section(Base):
     number: Mapped[str] = mapped_column(String(20))
     title: Mapped[LocalizedText]
     body: Mapped[LocalizedText] = mapped_column(default=dict)
+    # The version whose document no longer has this section: hidden from residents, kept
+    # for the submissions on it. None while it is part of the consultation.
+    removed_in_version: Mapped[int | None] = mapped_column(Integer)
 
     consultation: Mapped[Consultation] = relationship(back_populates="sections")
 
@@ -264,16 +271,26 @@ class StaffActionKind(enum.StrEnum):
     REFUSED = "refused"  # someone without staff rights tried a staff action
     TEMPLATE = "template"  # an answer template saved or deleted (no submission)
     NOT_SIMILAR = "not_similar"  # taken out of its group of near-duplicates
+    # Changes to a consultation (consultation_id set, no submission).
+    PUBLISH = "publish"
+    SCHEDULE = "schedule"  # published to open later
+    EXTEND = "extend"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    REPLACE = "replace"  # a new version of its document
 
 
 class StaffAction(Base):
-    """The audit log: who did what to which submission, and when."""
+    """The audit log: who did what to which submission or consultation, and when."""
 
     __tablename__ = "staff_action"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int | None] = mapped_column(
         ForeignKey("submission.id", ondelete="SET NULL"), index=True
+    )
+    consultation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation.id", ondelete="SET NULL"), index=True
     )
     actor_telegram_id: Mapped[int] = mapped_column(BigInteger)
     actor_name: Mapped[str] = mapped_column(String(200))
@@ -332,6 +349,8 @@ class NoticeKind(enum.StrEnum):
     BROADCAST = "broadcast"
     # The published report: each participant their own outcome, each follower the news.
     REPORT = "report"
+    # Staff extended the deadline: told to followers and participants, once per extension.
+    EXTENDED = "extended"
 
 
 class NoticeStatus(enum.StrEnum):

@@ -112,8 +112,10 @@ class SectionRepository:
         self.session = session
 
     async def by_id(self, section_id: int) -> Section | None:
+        """A section residents can read and write on: not removed, nor its consultation
+        withdrawn."""
         section = await self.session.get(Section, section_id)
-        if section is None:
+        if section is None or section.removed_in_version is not None:
             return None
         consultation = await self.session.get(Consultation, section.consultation_id)
         if consultation is None or consultation.status is ConsultationStatus.WITHDRAWN:
@@ -128,15 +130,18 @@ class SectionRepository:
     async def by_number(self, consultation_id: int, number: str) -> Section | None:
         return await self.session.scalar(
             select(Section).where(
-                Section.consultation_id == consultation_id, Section.number == number
+                Section.consultation_id == consultation_id,
+                Section.number == number,
+                Section.removed_in_version.is_(None),
             )
         )
 
     async def plan(self, consultation_id: int) -> Sequence[Section]:
-        """Every section of a consultation in reading order."""
+        """Every section of a consultation's current version, in reading order (the ones
+        a later version removed are kept for their submissions, not read)."""
         rows = await self.session.scalars(
             select(Section)
-            .where(Section.consultation_id == consultation_id)
+            .where(Section.consultation_id == consultation_id, Section.removed_in_version.is_(None))
             .order_by(Section.position)
         )
         return rows.all()
@@ -147,7 +152,11 @@ class SectionRepository:
         )
         rows = await self.session.scalars(
             select(Section)
-            .where(Section.consultation_id == consultation_id, parent_clause)
+            .where(
+                Section.consultation_id == consultation_id,
+                parent_clause,
+                Section.removed_in_version.is_(None),
+            )
             .order_by(Section.position)
         )
         return rows.all()
@@ -643,7 +652,7 @@ class NoticeRepository:
             select(Notice).where(
                 Notice.consultation_id == consultation_id,
                 # Staff's own notices are not planned from the dates: the planner leaves them.
-                Notice.kind.not_in((NoticeKind.BROADCAST, NoticeKind.REPORT)),
+                Notice.kind.not_in((NoticeKind.BROADCAST, NoticeKind.REPORT, NoticeKind.EXTENDED)),
             )
         )
         return rows.all()

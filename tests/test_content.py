@@ -126,7 +126,10 @@ async def fetch(
         sections = (
             await session.scalars(
                 select(Section)
-                .where(Section.consultation_id == consultation.id)
+                .where(
+                    Section.consultation_id == consultation.id,
+                    Section.removed_in_version.is_(None),
+                )
                 .order_by(Section.position)
             )
         ).all()
@@ -295,14 +298,18 @@ async def test_a_changed_file_is_updated_in_place(
     assert ids["3"] not in {s.id for s in new_sections}
     by_id = {s.id: s for s in new_sections}
     assert by_id[next(s.id for s in new_sections if s.number == "5.8")].parent_id == ids["5"]
+    # The sections changed: a second version, which removed section 3 but keeps it for
+    # the submissions on it.
+    assert (consultation.version, updated.version) == (1, 2)
     async with factory() as session:
-        assert await session.get(Section, ids["3"]) is None
+        three = await session.get(Section, ids["3"])
+        assert three is not None and three.removed_in_version == 2
 
     # ...and loading the changed file once more is a no-op.
     assert await load_paths(factory, [path]) == LoadReport(unchanged=[KAZANLAK])
 
 
-async def test_removing_a_section_removes_its_subsection_too(
+async def test_removing_a_section_removes_its_subsections_too(
     factory: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
     raw = raw_example(KAZANLAK)
@@ -322,15 +329,17 @@ async def test_removing_a_section_removes_its_subsection_too(
     assert [(s.number, s.id, s.position) for s in remaining] == [
         (number, ids[number], position) for position, number in enumerate(["1", "2", "3", "4"])
     ]
-    assert await count(factory, Section) == 4
+    async with factory() as session:
+        kept = await session.scalars(select(Section).where(Section.removed_in_version == 2))
+        assert sorted(s.number for s in kept) == ["5", *(f"5.{n}" for n in range(1, 8))]
 
 
 async def test_removing_a_section_with_subsections_is_a_clean_flush(
     factory: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    # The loader deletes section "5" and its children through the ORM while the
-    # database's ON DELETE CASCADE has already removed the children: SQLAlchemy then
-    # warns that the DELETE matched fewer rows than expected (stale ORM state).
+    # Were the loader to delete section "5" and its children through the ORM, the
+    # database's ON DELETE CASCADE would have removed the children already: SQLAlchemy
+    # then warns that the DELETE matched fewer rows than expected (stale ORM state).
     raw = raw_example(KAZANLAK)
     path = write_yaml(tmp_path / "kazanlak.yaml", raw)
     await load_paths(factory, [path])

@@ -65,7 +65,7 @@ def _consultation_closing_tomorrow(folder: Path) -> Path:
     path = folder / "soon.yaml"
     path.write_text(
         "format: 1\nslug: closing-soon\noriginal_language: en\ntimezone: Europe/Sofia\n"
-        f"opens_at: {today - timedelta(days=10)}\ncloses_at: {today + timedelta(days=1)}\n"
+        f"opens_at: {today - timedelta(days=30)}\ncloses_at: {today + timedelta(days=1)}\n"
         "organizer: {en: Test town}\ntitle: {en: Closing soon}\nsummary: {en: A test.}\n",
         encoding="utf-8",
     )

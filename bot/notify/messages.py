@@ -45,6 +45,15 @@ def notice_text(tr: Translator, notice: Notice, consultation: Consultation | Non
         )
     if notice.kind is NoticeKind.REPORT:
         return report_text(tr, consultation, [])
+    if notice.kind is NoticeKind.EXTENDED:
+        assert consultation.closes_at is not None
+        return tr(
+            "📅 <b>More time for %(title)s:</b> the municipality extended the deadline. "
+            "You can send proposals until %(closes)s (%(zone)s).",
+            title=title,
+            closes=tr.datetime(consultation.closes_at, zone),
+            zone=tr.zone_name(zone),
+        )
     return tr(
         "✅ <b>The consultation %(title)s has closed.</b>\n\n"
         "Thank you for following it. The municipality now reviews every proposal and "
