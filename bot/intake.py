@@ -23,9 +23,11 @@ from bot.content import (
     GENERAL_CHANNEL_SLUG,
     SLUG_PATTERN,
     ConsultationFile,
+    PeriodProblem,
     _describe,
     _to_utc,
     _yaml_loader,
+    period_problem,
 )
 from bot.local_dates import DateProblem, DateRefused, parse_local
 
@@ -34,7 +36,13 @@ MAX_DOWNLOAD = 20 * 1024 * 1024
 CONSULTATION_FILE_SUFFIXES = (".yaml", ".yml")
 DOCUMENT_SUFFIXES = (".docx", ".odt", ".pdf", ".md", ".markdown", ".txt")
 # Longest answers taken for the short fields (the file format's own limits come after).
-TEXT_LIMITS = {"title": 200, "summary": 1500, "organizer": 200, "contact": 200}
+TEXT_LIMITS = {
+    "title": 200,
+    "summary": 1500,
+    "organizer": 200,
+    "contact": 200,
+    "short_period_reason": 1500,
+}
 
 
 class Refusal(enum.StrEnum):
@@ -63,8 +71,9 @@ class Step(enum.StrEnum):
     SUMMARY = "summary"
     ORGANIZER = "organizer"
     CONTACT = "contact"
-    CLOSES = "closes"
     ZONE = "zone"
+    CLOSES = "closes"
+    REASON = "reason"  # a period under 30 days: the law asks why
 
 
 class AnswerProblem(enum.StrEnum):
@@ -76,6 +85,7 @@ class AnswerProblem(enum.StrEnum):
     NO_SUCH_TIME = DateProblem.NO_SUCH_TIME.value
     IN_THE_PAST = "in_the_past"
     BEFORE_OPENING = "before_opening"
+    TOO_SHORT = PeriodProblem.TOO_SHORT.value
     UNKNOWN_ZONE = "unknown_zone"
 
 
@@ -214,7 +224,7 @@ def slug_from(file_name: str) -> str:
 # --- what is missing, and the answers ----------------------------------------------
 
 
-def next_step(draft: Draft, *, slug_taken: bool) -> Step | None:
+def next_step(draft: Draft, *, slug_taken: bool, now: datetime) -> Step | None:
     mapping = draft.mapping
     if draft.unstructured and Step.WHOLE not in draft.asked:
         return Step.WHOLE
@@ -225,10 +235,12 @@ def next_step(draft: Draft, *, slug_taken: bool) -> Step | None:
             return step
     if not mapping.get("contact") and Step.CONTACT not in draft.asked:
         return Step.CONTACT
-    if not mapping.get("closes_at"):
-        return Step.CLOSES
     if draft.zone is None:
         return Step.ZONE
+    if not mapping.get("closes_at"):
+        return Step.CLOSES
+    if _period_problem(draft, now) is PeriodProblem.NEEDS_REASON:
+        return Step.REASON
     return None
 
 
@@ -248,12 +260,13 @@ def answer(draft: Draft, step: Step, typed: str, *, now: datetime) -> AnswerProb
             return AnswerProblem.UNKNOWN_ZONE
         draft.mapping["timezone"] = text
     else:
-        if len(text) > TEXT_LIMITS[step.value]:
+        key = "short_period_reason" if step is Step.REASON else step.value
+        if len(text) > TEXT_LIMITS[key]:
             return AnswerProblem.TOO_LONG
-        texts = draft.mapping.get(step.value)
+        texts = draft.mapping.get(key)
         texts = dict(texts) if isinstance(texts, dict) else {}
         texts[draft.language] = text
-        draft.mapping[step.value] = texts
+        draft.mapping[key] = texts
     return None
 
 
@@ -263,9 +276,31 @@ def set_closing(draft: Draft, typed: str, *, now: datetime) -> AnswerProblem | N
     except DateRefused as refused:
         return AnswerProblem(refused.problem.value)
     problem = closing_problem(closes, draft.mapping.get("opens_at"), draft.zone, now=now)
-    if problem is None:
-        draft.mapping["closes_at"] = closes.isoformat()
-    return problem
+    if problem is not None:
+        return problem
+    previous = draft.mapping.get("closes_at")
+    draft.mapping["closes_at"] = closes.isoformat()
+    if _period_problem(draft, now) is PeriodProblem.TOO_SHORT:
+        draft.mapping["closes_at"] = previous
+        return AnswerProblem.TOO_SHORT
+    return None
+
+
+def _period_problem(draft: Draft, now: datetime) -> PeriodProblem | None:
+    """The law's rule (bot.content.period_problem) on the draft's dates; a draft
+    without an opening opens now."""
+    closes = draft.mapping.get("closes_at")
+    if not closes or draft.zone is None:
+        return None
+    zone = ZoneInfo(draft.zone)
+    opens = draft.mapping.get("opens_at")
+    opens_utc = _to_utc(_read_moment(opens), zone, end_of_day=False) if opens else now
+    closes_utc = _to_utc(_read_moment(closes), zone, end_of_day=True)
+    return period_problem(
+        opens_utc.astimezone(zone),
+        closes_utc.astimezone(zone),
+        draft.mapping.get("short_period_reason"),
+    )
 
 
 def closing_problem(

@@ -21,18 +21,19 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import intake
+from bot import intake, running
 from bot.clock import Clock
 from bot.config import Settings
-from bot.content import ConsultationFile, load_consultations
+from bot.content import ConsultationFile, put_consultation
 from bot.i18n import Translator
 from bot.intake import Draft, IntakeRefused, Refusal, Step
 from bot.notify import planner
+from bot.staff import Actor
 from handlers import intake_views as views
 from handlers import views as resident_views
 from handlers.keyboards import IntakeAct, IntakeCb
 from handlers.respond import alert
-from handlers.staff import StaffOnly, in_staff_language, refuse
+from handlers.staff import StaffOnly, actor_of, in_staff_language, refuse
 from storage.models import Consultation, ConsultationStatus
 from storage.repositories import ConsultationRepository
 
@@ -106,7 +107,7 @@ async def advance(
     """Ask the next missing thing, or show the preview when nothing is missing."""
     slug = draft.mapping.get("slug")
     taken = isinstance(slug, str) and await _taken(session, slug)
-    step = intake.next_step(draft, slug_taken=taken)
+    step = intake.next_step(draft, slug_taken=taken, now=now)
     if step is Step.SLUG and taken:
         await message.answer(views.slug_taken(tr, str(slug)))
     if step is not None:
@@ -191,7 +192,9 @@ async def intake_button(
         await message.answer(views.cancelled(tr))
         return
     if act is IntakeAct.PUBLISH:
-        await publish(message, draft, session, state, tr, settings, clock())
+        await publish(
+            message, actor_of(query.from_user), draft, session, state, tr, settings, clock()
+        )
         return
     wanted = {IntakeAct.SKIP: Step.CONTACT, IntakeAct.ZONE: Step.ZONE, IntakeAct.WHOLE: Step.WHOLE}
     if draft.step != wanted[act].value:  # a button of a question already answered
@@ -206,6 +209,7 @@ async def intake_button(
 
 async def publish(
     message: Message,
+    actor: Actor,
     draft: Draft,
     session: AsyncSession,
     state: FSMContext,
@@ -224,14 +228,13 @@ async def publish(
         await advance(message, draft, session, state, tr, settings, now)
         return
     try:
-        await load_consultations(session, [source])
+        consultation, _ = await put_consultation(session, source, None)
     except IntegrityError:  # the same short name published at this very moment
         await session.rollback()
         await advance(message, draft, session, state, tr, settings, now)
         return
-    consultation = await ConsultationRepository(session).by_slug(source.slug)
-    assert consultation is not None
     await planner.sync(session, consultation, settings.reminder_days, settings.reminder_hour)
+    await running.log_publication(session, consultation, actor, scheduled=finished.scheduled)
     await keep(state, None)
     await session.commit()
     title = source.title[source.original_language]
@@ -256,6 +259,8 @@ def _card_text(tr: Translator, source: ConsultationFile, now: datetime) -> str:
         title=dict(source.title),
         summary=dict(source.summary),
         contact=dict(source.contact or {}),
+        short_period_reason=dict(source.short_period_reason or {}),
+        version=1,
         link=source.link,
         opens_at=source.opens_at_utc,
         closes_at=source.closes_at_utc,

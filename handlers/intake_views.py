@@ -160,6 +160,13 @@ def question(tr: Translator, step: Step, draft: Draft, home_zone: str) -> Questi
         text = tr("A contact for questions (e-mail or phone)? %(reply)s", reply=reply)
         keyboard = Keyboard().row(button(tr("⏭ No contact"), _cb(IntakeAct.SKIP, draft)))
         return Question(text, keyboard.as_markup())
+    elif step is Step.REASON:
+        text = tr(
+            "The consultation runs less than 30 days. The law allows that (down to 14 days) "
+            "only with a stated reason, which residents see on the card. The reason (in "
+            "%(language)s)?",
+            language=language,
+        )
     elif step is Step.CLOSES:
         text = tr(
             "Until when is it open? Type the closing date and time, e.g. "
@@ -198,6 +205,10 @@ def answer_problem(tr: Translator, problem: AnswerProblem) -> str:
         AnswerProblem.NO_SUCH_DAY: tr("⚠️ There is no such day in the calendar."),
         AnswerProblem.NO_SUCH_TIME: tr("⚠️ There is no such time of day."),
         AnswerProblem.IN_THE_PAST: tr("⚠️ That moment has already passed; please give a later one."),
+        AnswerProblem.TOO_SHORT: tr(
+            "⚠️ A consultation runs at least 14 days (30 days, or 14 with a stated reason); "
+            "please give a later date."
+        ),
         AnswerProblem.BEFORE_OPENING: tr(
             "⚠️ The consultation would close before it opens; please give a later date."
         ),

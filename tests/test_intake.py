@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.sandbox import SentMessage, SimUser, TelegramStandIn
-from storage.models import Consultation, Section
+from storage.models import Consultation, Section, StaffAction, StaffActionKind
 from tests import documents
 from tests.conftest import RunningBot
 from tests.test_staff import (  # noqa: F401 (fixtures)
@@ -83,6 +83,15 @@ async def consultation(running_bot: RunningBot, slug: str) -> Consultation | Non
         return await session.scalar(select(Consultation).where(Consultation.slug == slug))
 
 
+async def audit(running_bot: RunningBot, consultation_id: int) -> list[tuple[str, StaffActionKind]]:
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        rows = await session.scalars(
+            select(StaffAction).where(StaffAction.consultation_id == consultation_id)
+        )
+        return [(row.actor_name, row.kind) for row in rows]
+
+
 async def section_count(running_bot: RunningBot, slug: str) -> int:
     assert running_bot.app is not None
     async with running_bot.app.session_factory() as session:
@@ -105,6 +114,10 @@ async def test_a_consultation_file_is_drafted_step_by_step_and_published(
 
     before = len(maria.messages)
     await maria.press(contact_question, "⏭ Без контакт")
+    [zone_question] = maria.messages[before:]
+    assert "часова зона" in zone_question.text
+    before = len(maria.messages)
+    await maria.press(zone_question, "софийско време")
     [closing_question] = maria.messages[before:]
     assert "10.11.2026 17:30" in closing_question.text
     assert closing_question.reply_markup.get("force_reply")
@@ -116,17 +129,18 @@ async def test_a_consultation_file_is_drafted_step_by_step_and_published(
     assert "вече е минал" in refusal.text
     refusal = await maria.reply(refusal, "някой ден")
     assert "Не разпознах дата" in refusal.text
+    refusal = await maria.reply(refusal, "10.06.2024")  # 9 days: too short even with a reason
+    assert "поне 14 дни" in refusal.text
     # A reply to an older question is not an answer; other talk in the chat is left alone.
     assert await maria.say("Кога беше срещата?") == []
 
-    zone_question = await maria.reply(refusal, "15 юли 2024 г. 17:30")
-    assert "часова зона" in zone_question.text
-    before = len(maria.messages)
-    await maria.press(zone_question, "софийско време")
-    [preview] = maria.messages[before:]
+    # 19 days: the law asks for the reason, which residents will see.
+    reason_question = await maria.reply(refusal, "20 юни 2024 г. 17:30")
+    assert "по-кратка от 30 дни" in reason_question.text
+    preview = await maria.reply(reason_question, "Спешна промяна на разписанието.")
     assert preview.text.startswith("👁")
     assert "\n\nГрадски транспорт на Казанлък\nОбщина Казанлък\n\nНова схема" in preview.text
-    assert "15 юли 2024" in preview.text and "17:30" in preview.text
+    assert "20 юни 2024" in preview.text and "17:30" in preview.text
     assert await consultation(running_bot, "kazanlak-transport-2024") is None  # a draft only
 
     before = len(maria.messages)
@@ -135,6 +149,8 @@ async def test_a_consultation_file_is_drafted_step_by_step_and_published(
     assert "е публикувана" in done.text
     published = await consultation(running_bot, "kazanlak-transport-2024")
     assert published is not None and published.timezone == "Europe/Sofia"
+    assert published.short_period_reason == {"bg": "Спешна промяна на разписанието."}
+    assert await audit(running_bot, published.id) == [("Мария", StaffActionKind.PUBLISH)]
     assert await section_count(running_bot, "kazanlak-transport-2024") == 3
 
     # Residents see it at once; the old preview's button no longer publishes anything.
@@ -237,12 +253,15 @@ async def test_a_docx_plan_is_published_from_a_private_chat_in_english(
 
     contact_question = await say_privately(standin, anna, "Община Казанлък")
     assert contact_question.text.startswith("A contact for questions")
-    closing_question = await say_privately(standin, anna, "obshtina@kazanlak.bg")
+    zone_question = await say_privately(standin, anna, "obshtina@kazanlak.bg")
+    assert zone_question.text.startswith("Which time zone")
+    refusal = await say_privately(standin, anna, "Mars/Olympus")
+    assert refusal.text.startswith("⚠️ I do not know that time zone.")
+    closing_question = await press_privately(standin, anna, refusal, "Sofia time")
     assert closing_question.text.startswith("Until when is it open?")
     refusal = await say_privately(standin, anna, "10/07/2024")
     assert refusal.text.startswith("⚠️ I could not read a date in that.")
-    zone_question = await say_privately(standin, anna, "July 10, 2024 5:30 pm")
-    preview = await press_privately(standin, anna, zone_question, "Sofia time")
+    preview = await say_privately(standin, anna, "July 10, 2024 5:30 pm")
     assert preview.text.startswith("👁 Preview: the card as residents will see it.")
     assert "План за интегрирано развитие на Община Казанлък 2021–2027" in preview.text
     assert "10 July 2024, 17:30 (Sofia time)" in preview.text
