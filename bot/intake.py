@@ -30,6 +30,7 @@ from bot.content import (
     period_problem,
 )
 from bot.local_dates import DateProblem, DateRefused, parse_local
+from storage.models import Consultation
 
 # Telegram lets a bot download files up to 20 MB.
 MAX_DOWNLOAD = 20 * 1024 * 1024
@@ -74,6 +75,9 @@ class Step(enum.StrEnum):
     ZONE = "zone"
     CLOSES = "closes"
     REASON = "reason"  # a period under 30 days: the law asks why
+    # Running a published consultation (draft.target): a new deadline, a new document.
+    EXTEND = "extend"
+    REPLACEMENT = "replacement"
 
 
 class AnswerProblem(enum.StrEnum):
@@ -102,6 +106,8 @@ class Draft:
     asked: list[str] = field(default_factory=list)  # optional steps already asked once
     step: str | None = None
     question_id: int | None = None
+    # A published consultation this draft extends or replaces (its id), else None.
+    target: int | None = None
 
     def as_data(self) -> dict[str, Any]:
         return {
@@ -113,6 +119,7 @@ class Draft:
             "asked": self.asked,
             "step": self.step,
             "question_id": self.question_id,
+            "target": self.target,
         }
 
     @classmethod
@@ -396,3 +403,64 @@ def tree_lines(sections: Any, depth: int = 0) -> Iterator[tuple[int, str, str]]:
         text = next(iter(title.values()), "") if isinstance(title, dict) and title else ""
         yield depth, str(section.get("number", "")), str(text)
         yield from tree_lines(section.get("sections"), depth + 1)
+
+
+# --- a published consultation: a new deadline, a new document ------------------------
+
+
+def new_deadline(typed: str, zone: str, *, now: datetime) -> datetime | AnswerProblem:
+    """A typed closing moment in the consultation's zone, in UTC (a date: its end)."""
+    try:
+        closes = parse_local(typed)
+    except DateRefused as refused:
+        return AnswerProblem(refused.problem.value)
+    closes_utc = _to_utc(closes, ZoneInfo(zone), end_of_day=True)
+    return AnswerProblem.IN_THE_PAST if closes_utc <= now else closes_utc
+
+
+def replacement(draft: Draft, consultation: Consultation) -> None:
+    """A new document for a published consultation: its sections; the rest (name, title,
+    dates...) stays the consultation's unless a consultation file says otherwise."""
+    draft.target = consultation.id
+    zone = ZoneInfo(consultation.timezone)
+
+    def local(moment: datetime | None) -> str | None:
+        return moment.astimezone(zone).replace(tzinfo=None).isoformat() if moment else None
+
+    current: dict[str, Any] = {
+        "format": 1,
+        "slug": consultation.slug,
+        "kind": consultation.kind.value,
+        "original_language": consultation.original_language,
+        "timezone": consultation.timezone,
+        "opens_at": local(consultation.opens_at),
+        "closes_at": local(consultation.closes_at),
+        "link": consultation.link,
+        "organizer": consultation.organizer,
+        "title": consultation.title,
+        "summary": consultation.summary,
+        "contact": consultation.contact or None,
+        "short_period_reason": consultation.short_period_reason or None,
+    }
+    if draft.file_name.lower().endswith(CONSULTATION_FILE_SUFFIXES):
+        draft.mapping = {**current, **draft.mapping}
+    else:
+        draft.mapping = {**current, "sections": draft.mapping.get("sections") or []}
+    draft.mapping = {key: value for key, value in draft.mapping.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class SectionDiff:
+    kept: list[str]
+    added: list[str]
+    removed: list[str]
+
+
+def section_diff(current_numbers: list[str], source: ConsultationFile) -> SectionDiff:
+    """What a replacement does to the sections, by number (as bot.content matches them)."""
+    wanted = [number for _, number, _ in tree_lines(source.model_dump(mode="json")["sections"])]
+    return SectionDiff(
+        kept=[number for number in wanted if number in current_numbers],
+        added=[number for number in wanted if number not in current_numbers],
+        removed=[number for number in current_numbers if number not in wanted],
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from datetime import datetime
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import BaseFilter
@@ -31,11 +32,11 @@ from bot.notify import planner
 from bot.staff import Actor
 from handlers import intake_views as views
 from handlers import views as resident_views
-from handlers.keyboards import IntakeAct, IntakeCb
+from handlers.keyboards import IntakeAct, IntakeCb, RunAct, RunCb
 from handlers.respond import alert
 from handlers.staff import StaffOnly, actor_of, in_staff_language, refuse
 from storage.models import Consultation, ConsultationStatus
-from storage.repositories import ConsultationRepository
+from storage.repositories import ConsultationRepository, SectionRepository
 
 DESTINY = "intake"
 
@@ -57,8 +58,24 @@ async def keep(state: FSMContext, draft: Draft | None) -> None:
 # --- a document arrives ------------------------------------------------------------
 
 
+class SentForIntake(BaseFilter):
+    """A document that starts a draft (it replies to nothing; in a private chat, any),
+    or the new version a Replace question asked for (a reply to it)."""
+
+    async def __call__(self, message: Message, state: FSMContext) -> bool | dict[str, Any]:
+        draft = await current_draft(state)
+        asked = draft is not None and draft.step == Step.REPLACEMENT.value
+        replied = message.reply_to_message
+        if asked and (replied is None or replied.message_id == draft.question_id):
+            return {"replacing": draft}
+        if replied is None or message.chat.type == "private":
+            return {"replacing": None}
+        return False
+
+
 async def document_received(
     message: Message,
+    replacing: Draft | None,
     bot: Bot,
     session: AsyncSession,
     state: FSMContext,
@@ -78,6 +95,9 @@ async def document_received(
         draft = intake.read_upload(data, file_name, message.message_id)
     except IntakeRefused as refused:
         await message.reply(views.refused(tr, refused))
+        return
+    if replacing is not None and replacing.target is not None:
+        await replacement_received(message, draft, replacing.target, session, state, tr, clock())
         return
     await message.reply(views.found(tr, draft))
     await advance(message, draft, session, state, tr, settings, clock())
@@ -155,6 +175,9 @@ async def answer_typed(
     clock: Clock,
 ) -> None:
     assert message.text is not None and draft.step is not None
+    if draft.step == Step.EXTEND.value and draft.target is not None:
+        await extend_typed(message, draft, session, state, tr, settings, clock())
+        return
     problem = intake.answer(draft, Step(draft.step), message.text, now=clock())
     if problem is not None:
         asked = views.question(tr, Step(draft.step), draft, settings.timezone)
@@ -190,6 +213,11 @@ async def intake_button(
     if act is IntakeAct.CANCEL:
         await keep(state, None)
         await message.answer(views.cancelled(tr))
+        return
+    if act is IntakeAct.REPLACE:
+        await replace_confirmed(
+            message, actor_of(query.from_user), draft, session, state, tr, settings, clock()
+        )
         return
     if act is IntakeAct.PUBLISH:
         await publish(
@@ -242,6 +270,129 @@ async def publish(
     await message.answer(views.published(tr, title, source.slug, opens, source.timezone))
 
 
+# --- running a published consultation: Extend and Replace of /consultations ----------
+
+
+async def run_button(
+    query: CallbackQuery,
+    callback_data: RunCb,
+    session: AsyncSession,
+    state: FSMContext,
+    tr: Translator,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """Extend asks for the new deadline, Replace for the new document: a reply to the
+    question answers it."""
+    consultation = await session.get(Consultation, callback_data.id)
+    message = query.message
+    if consultation is None or not isinstance(message, Message):
+        alert(callback_answer, views.draft_gone(tr))
+        return
+    step = Step.EXTEND if callback_data.act is RunAct.EXTEND else Step.REPLACEMENT
+    asked = views.run_question(tr, step, consultation)
+    sent = await message.answer(asked.text, reply_markup=asked.markup)
+    draft = Draft("", {}, step=step.value, question_id=sent.message_id, target=consultation.id)
+    await keep(state, draft)
+
+
+async def extend_typed(
+    message: Message,
+    draft: Draft,
+    session: AsyncSession,
+    state: FSMContext,
+    tr: Translator,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    assert message.text is not None and message.from_user is not None
+    consultation = await session.get(Consultation, draft.target)
+    if consultation is None:
+        await keep(state, None)
+        await message.reply(views.draft_gone(tr))
+        return
+    closes_at = intake.new_deadline(message.text, consultation.timezone, now=now)
+    problem: str | None = None
+    if isinstance(closes_at, intake.AnswerProblem):
+        problem = views.answer_problem(tr, closes_at)
+    else:
+        try:
+            await running.extend(
+                session, consultation, closes_at, actor_of(message.from_user), settings, now
+            )
+        except running.NotLater as not_later:
+            problem = views.not_later(tr, not_later.closes_at, consultation.timezone)
+        except running.NotRunning:
+            await keep(state, None)
+            await message.reply(views.not_running(tr))
+            return
+    if problem is not None:
+        asked = views.run_question(tr, Step.EXTEND, consultation)
+        sent = await message.reply(f"{problem}\n\n{asked.text}", reply_markup=asked.markup)
+        draft.question_id = sent.message_id
+        await keep(state, draft)
+        return
+    await keep(state, None)
+    await session.commit()
+    await message.reply(views.extended(tr, consultation))
+
+
+async def replacement_received(
+    message: Message,
+    draft: Draft,
+    target: int,
+    session: AsyncSession,
+    state: FSMContext,
+    tr: Translator,
+    now: datetime,
+) -> None:
+    """What the new version changes, before anything is changed."""
+    consultation = await session.get(Consultation, target)
+    if consultation is None:
+        await keep(state, None)
+        await message.reply(views.draft_gone(tr))
+        return
+    intake.replacement(draft, consultation)
+    finished = intake.finish(draft, now=now)
+    if finished.consultation is None:
+        await message.reply(views.invalid(tr, finished.problems))
+        return
+    current = [section.number for section in await SectionRepository(session).plan(target)]
+    diff = intake.section_diff(current, finished.consultation)
+    await keep(state, draft)
+    screen = views.replacement(tr, draft, consultation, diff)
+    await message.reply(screen.text, reply_markup=screen.markup)
+
+
+async def replace_confirmed(
+    message: Message,
+    actor: Actor,
+    draft: Draft,
+    session: AsyncSession,
+    state: FSMContext,
+    tr: Translator,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    consultation = await session.get(Consultation, draft.target) if draft.target else None
+    finished = intake.finish(draft, now=now)
+    await keep(state, None)
+    if consultation is None or finished.consultation is None:
+        await message.answer(views.draft_gone(tr))
+        return
+    try:
+        report = await running.replace(
+            session, consultation, finished.consultation, actor, settings
+        )
+    except running.SlugMismatch as mismatch:
+        await message.answer(views.other_consultation(tr, mismatch.slug))
+        return
+    except running.NotRunning:
+        await message.answer(views.not_running(tr))
+        return
+    await session.commit()
+    await message.answer(views.replaced(tr, report))
+
+
 async def _taken(session: AsyncSession, slug: str) -> bool:
     return await ConsultationRepository(session).by_slug(slug) is not None
 
@@ -279,9 +430,7 @@ def build() -> Router:
     router = in_staff_language(Router(name="staff-intake"))
     # The cheap looks first: only then is Telegram asked whether the sender is staff.
     private = F.chat.type == "private"
-    router.message.register(
-        document_received, F.document, private | ~F.reply_to_message, StaffOnly()
-    )
+    router.message.register(document_received, F.document, StaffOnly(), SentForIntake())
     router.message.register(
         answer_typed,
         F.text,
@@ -293,10 +442,17 @@ def build() -> Router:
     router.callback_query.register(
         intake_button, F.data.startswith(f"{IntakeCb.__prefix__}:"), StaffOnly(), IntakeCb.filter()
     )
+    router.callback_query.register(
+        run_button,
+        F.data.startswith(f"{RunCb.__prefix__}:"),
+        StaffOnly(),
+        RunCb.filter(F.act.in_({RunAct.EXTEND, RunAct.REPLACE})),
+    )
     return router
 
 
 def build_refusals() -> Router:
     router = Router(name="staff-intake-refusals")
     router.callback_query.register(refuse, IntakeCb.filter())
+    router.callback_query.register(refuse, RunCb.filter(F.act.in_({RunAct.EXTEND, RunAct.REPLACE})))
     return router

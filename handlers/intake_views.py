@@ -9,9 +9,19 @@ from datetime import datetime
 from aiogram.types import ForceReply, InlineKeyboardMarkup
 
 from bot.i18n import LANGUAGE_NAMES, Translator
-from bot.intake import AnswerProblem, Draft, IntakeRefused, Refusal, Step, tree_lines
+from bot.intake import (
+    AnswerProblem,
+    Draft,
+    IntakeRefused,
+    Refusal,
+    SectionDiff,
+    Step,
+    tree_lines,
+)
+from bot.running import ReplaceReport
 from handlers.keyboards import IntakeAct, IntakeCb, Keyboard, button
 from handlers.views import Screen, html
+from storage.models import Consultation
 
 # How much of the tree the first answer lists; the rest is counted.
 FIRST_TITLES = 12
@@ -268,3 +278,105 @@ def cancelled(tr: Translator) -> str:
 
 def draft_gone(tr: Translator) -> str:
     return tr("This draft is no longer open. Send the document again to start over.")
+
+
+# --- running a published consultation ----------------------------------------------
+
+
+def _title(consultation: Consultation) -> str:
+    title = consultation.title
+    return html(title.get(consultation.original_language) or next(iter(title.values()), ""))
+
+
+def run_question(tr: Translator, step: Step, consultation: Consultation) -> Question:
+    if step is Step.EXTEND:
+        assert consultation.closes_at is not None
+        text = tr(
+            "New deadline for “%(title)s” (now %(closes)s, %(zone)s)? Reply with the date "
+            "and time, e.g. <code>10.11.2026 17:30</code>.",
+            title=_title(consultation),
+            closes=tr.datetime(consultation.closes_at, consultation.timezone),
+            zone=tr.zone_name(consultation.timezone),
+        )
+    else:
+        text = tr(
+            "Send the new version of “%(title)s” (DOCX, ODT, PDF, Markdown, text or its "
+            "consultation file) as a reply to this message. Sections with the same number "
+            "keep their submissions.",
+            title=_title(consultation),
+        )
+    return Question(text, _typed_answer())
+
+
+def not_later(tr: Translator, closes_at: datetime, zone: str) -> str:
+    return tr(
+        "⚠️ The new deadline must be later than the current one (%(closes)s).",
+        closes=tr.datetime(closes_at, zone),
+    )
+
+
+def not_running(tr: Translator) -> str:
+    return tr("⚠️ This consultation is withdrawn or has no deadline; nothing was changed.")
+
+
+def extended(tr: Translator, consultation: Consultation) -> str:
+    assert consultation.closes_at is not None
+    return tr(
+        "✅ “%(title)s” is now open until %(closes)s. Its followers and those who took part "
+        "will be told; the reminders follow the new date.",
+        title=_title(consultation),
+        closes=tr.datetime(consultation.closes_at, consultation.timezone),
+    )
+
+
+def replacement(
+    tr: Translator, draft: Draft, consultation: Consultation, diff: SectionDiff
+) -> Screen:
+    """What the new version does to the sections, before anything is changed."""
+    lines = [
+        tr(
+            "📄 New version of “%(title)s”: version %(version)s.",
+            title=_title(consultation),
+            version=consultation.version + 1,
+        ),
+        tr.plural(
+            "%(count)s section kept with its submissions.",
+            "%(count)s sections kept with their submissions.",
+            len(diff.kept),
+            count=len(diff.kept),
+        ),
+    ]
+    if diff.added:
+        lines.append(tr("Added: %(numbers)s", numbers=", ".join(diff.added)))
+    if diff.removed:
+        lines.append(
+            tr(
+                "Removed: %(numbers)s (their submissions stay, shown as removed in version "
+                "%(version)s)",
+                numbers=", ".join(diff.removed),
+                version=consultation.version + 1,
+            )
+        )
+    keyboard = Keyboard().row(
+        button(tr("✅ Replace"), _cb(IntakeAct.REPLACE, draft)),
+        button(tr("✖️ Cancel"), _cb(IntakeAct.CANCEL, draft)),
+    )
+    return Screen("\n".join(lines), keyboard.as_markup())
+
+
+def other_consultation(tr: Translator, slug: str) -> str:
+    return tr(
+        "⚠️ This file is for another consultation (%(slug)s); nothing was changed.",
+        slug=html(slug),
+    )
+
+
+def replaced(tr: Translator, report: ReplaceReport) -> str:
+    return tr(
+        "✅ Replaced: version %(version)s is what residents read now (%(kept)s kept, "
+        "%(added)s added, %(removed)s removed).",
+        version=report.version,
+        kept=len(report.kept),
+        added=len(report.added),
+        removed=len(report.removed),
+    )

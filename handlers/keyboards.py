@@ -381,6 +381,7 @@ class IntakeAct(StrEnum):
     ZONE = "zone"  # the municipality's time zone
     WHOLE = "whole"  # no structure found: the whole text as one section
     PUBLISH = "publish"
+    REPLACE = "replace"  # the new version of a published consultation's document
     CANCEL = "cancel"
 
 

@@ -7,18 +7,31 @@ is half-published."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.sandbox import SentMessage, SimUser, TelegramStandIn
-from storage.models import Consultation, Section, StaffAction, StaffActionKind
+from handlers.keyboards import RunAct, RunCb
+from storage.models import (
+    Consultation,
+    Notice,
+    NoticeKind,
+    Section,
+    StaffAction,
+    StaffActionKind,
+    Submission,
+)
 from tests import documents
-from tests.conftest import RunningBot
+from tests.conftest import EXAMPLES, RunningBot
 from tests.test_staff import (  # noqa: F401 (fixtures)
     Staff,
     StaffRoom,
     maria,
+    propose,
     staff_room,
 )
 
@@ -344,3 +357,101 @@ async def test_two_staff_publishing_the_same_name_at_once_publish_it_once(
     assert sum("е публикувана" in text for text in answers) == 1
     assert sum("вече се използва" in text for text in answers) == 1
     assert await section_count(running_bot, "kazanlak-transport-2024") == 3
+
+
+# --- running a published consultation: Extend and Replace (the RunCb buttons of
+# /consultations; pressed here on a message of the staff chat) --------------------
+
+STRATEGY = "stara-zagora-pid-strategy"
+
+
+async def run_press(maria: Staff, act: RunAct, consultation_id: int) -> SentMessage:
+    """Press a /consultations button; the question the bot asked in return."""
+    [anchor] = await maria.say("/pending")
+    before = len(maria.messages)
+    await maria.press_data(anchor, RunCb(act=act, id=consultation_id).pack())
+    [asked] = maria.messages[before:]
+    return asked
+
+
+async def test_extend_takes_a_typed_date_and_tells_who_took_part(
+    maria: Staff, running_bot: RunningBot, resident
+) -> None:
+    ana = resident("Ana", "en")
+    await propose(ana)  # Ana took part: she is told of the extension
+    strategy = await consultation(running_bot, STRATEGY)
+    assert strategy is not None
+    question = await run_press(maria, RunAct.EXTEND, strategy.id)
+    assert "Нов срок" in question.text and "19 юни 2024" in question.text
+    refusal = await maria.reply(question, "10.06.2024")  # earlier than the deadline
+    assert "трябва да е по-късен от сегашния" in refusal.text
+    refusal = await maria.reply(refusal, "31.06.2024")
+    assert "Няма такъв ден" in refusal.text
+    done = await maria.reply(refusal, "30 юни 2024 17:00")
+    assert "вече е отворена до 30 юни 2024" in done.text
+    extended = await consultation(running_bot, STRATEGY)
+    assert extended is not None and extended.closes_at is not None
+    assert extended.closes_at.replace(tzinfo=UTC) == datetime(2024, 6, 30, 14, 0, tzinfo=UTC)
+    assert await audit(running_bot, strategy.id) == [("Мария", StaffActionKind.EXTEND)]
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        notice = await session.scalar(
+            select(Notice).where(
+                Notice.consultation_id == strategy.id, Notice.kind == NoticeKind.EXTENDED
+            )
+        )
+    assert notice is not None
+
+
+def strategy_without_3_1() -> bytes:
+    """The strategy's file with section 3.1 taken out and a section 5 added."""
+    raw = yaml.safe_load((EXAMPLES / f"{STRATEGY}.yaml").read_text(encoding="utf-8"))
+    raw.pop("demo", None)
+    goals = next(section for section in raw["sections"] if section["number"] == "3")
+    goals["sections"] = [child for child in goals["sections"] if child["number"] != "3.1"]
+    raw["sections"].append({"number": "5", "title": {"bg": "Изпълнение", "en": "Delivery"}})
+    return yaml.safe_dump(raw, allow_unicode=True).encode()
+
+
+async def test_replace_keeps_submissions_on_kept_and_removed_sections(
+    maria: Staff, running_bot: RunningBot, resident
+) -> None:
+    ana = resident("Ana", "en")
+    number = await propose(ana)  # a proposal on section 3.1
+    strategy = await consultation(running_bot, STRATEGY)
+    assert strategy is not None
+    question = await run_press(maria, RunAct.REPLACE, strategy.id)
+    assert "новата версия" in question.text
+    before = len(maria.messages)
+    maria.standin.send_document(
+        maria.user,
+        strategy_without_3_1(),
+        filename="strategy.yaml",
+        chat=maria.room.chat,
+        reply_to=question.message_id,
+    )
+    await maria.standin.wait_for(lambda: len(maria.messages) > before, 10)
+    await maria.standin.wait_idle()
+    [summary] = maria.messages[before:]
+    assert "версия 2" in summary.text
+    assert "Добавени: 5" in summary.text
+    assert "Премахнати: 3.1" in summary.text
+    assert await section_count(running_bot, STRATEGY) == 10  # nothing changed yet
+
+    before = len(maria.messages)
+    await maria.press(summary, "✅ Замяна")
+    [done] = maria.messages[before:]
+    assert "версия 2" in done.text
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory() as session:
+        replaced = await session.scalar(select(Consultation).where(Consultation.slug == STRATEGY))
+        assert replaced is not None and replaced.version == 2
+        removed = await session.scalar(
+            select(Section).where(Section.consultation_id == replaced.id, Section.number == "3.1")
+        )
+        assert removed is not None and removed.removed_in_version == 2
+        submission = await session.scalar(
+            select(Submission).where(Submission.public_number == number)
+        )
+        assert submission is not None and submission.section_id == removed.id
+    assert await audit(running_bot, strategy.id) == [("Мария", StaffActionKind.REPLACE)]
