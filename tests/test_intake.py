@@ -455,3 +455,47 @@ async def test_replace_keeps_submissions_on_kept_and_removed_sections(
         )
         assert submission is not None and submission.section_id == removed.id
     assert await audit(running_bot, strategy.id) == [("Мария", StaffActionKind.REPLACE)]
+
+
+@pytest.mark.parametrize(
+    ("make", "filename"),
+    [
+        (documents.to_docx, "vision.docx"),
+        (documents.to_odt, "vision.odt"),
+        (documents.to_pdf, "vision.pdf"),
+        (documents.to_markdown, "vision.md"),
+        (documents.to_text, "vision.txt"),
+    ],
+)
+async def test_every_format_shows_the_tree_it_found(
+    anna: SimUser, standin: TelegramStandIn, running_bot: RunningBot, make, filename: str
+) -> None:
+    found, *_ = await send_privately(standin, anna, make(documents.STARA_ZAGORA), filename)
+    tree = documents.STARA_ZAGORA_TREE
+    assert f"{len(tree)} sections," in found.text
+    for number, title in tree[:3]:
+        assert f"{number}. {title}" in found.text
+
+
+SCHEDULED_YAML = PLAN_YAML.replace(
+    "sections:",
+    "contact:\n  bg: obshtina@kazanlak.bg\ntimezone: Europe/Sofia\nopens_at: 2024-07-01\nsections:",
+    1,
+)
+
+
+async def test_a_consultation_opening_later_is_scheduled(
+    maria: Staff, running_bot: RunningBot
+) -> None:
+    *_, closing_question = await send_file(maria, SCHEDULED_YAML.encode(), "plan.yaml")
+    refusal = await maria.reply(closing_question, "20.06.2024")  # before it opens
+    assert "би приключила, преди да е започнала" in refusal.text
+    preview = await maria.reply(refusal, "15.08.2024")
+    assert "🕓" in preview.text  # the card says when it opens
+    before = len(maria.messages)
+    await maria.press(preview, "🗓 Насрочване за 1.07.2024 г., 0:00")
+    [done] = maria.messages[before:]
+    assert "е насрочена" in done.text
+    scheduled = await consultation(running_bot, "kazanlak-transport-2024")
+    assert scheduled is not None
+    assert await audit(running_bot, scheduled.id) == [("Мария", StaffActionKind.SCHEDULE)]
