@@ -292,6 +292,44 @@ def to_docx(parts: list[Part], *, heading_style: str = "Heading {level}") -> byt
     return out.getvalue()
 
 
+def with_footnote(docx_bytes: bytes, after: str, footnote: str) -> bytes:
+    """The DOCX with a footnote on the paragraph that ends with `after`, written as Word
+    writes one (python-docx cannot): word/footnotes.xml, its relationship and type."""
+    from xml.sax.saxutils import escape
+
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    source = zipfile.ZipFile(io.BytesIO(docx_bytes))
+    files = {name: source.read(name) for name in source.namelist()}
+    document = files["word/document.xml"].decode()
+    end = document.index(escape(after)) + len(escape(after))
+    end = document.index("</w:r>", end) + len("</w:r>")
+    reference = '<w:r><w:footnoteReference w:id="1"/></w:r>'
+    files["word/document.xml"] = (document[:end] + reference + document[end:]).encode()
+    files["word/footnotes.xml"] = (
+        f'<?xml version="1.0" encoding="UTF-8"?><w:footnotes xmlns:w="{w}">'
+        '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
+        f'</w:footnote><w:footnote w:id="1"><w:p><w:r><w:t>{escape(footnote)}</w:t></w:r>'
+        "</w:p></w:footnote></w:footnotes>"
+    ).encode()
+    rels = files["word/_rels/document.xml.rels"].decode()
+    files["word/_rels/document.xml.rels"] = rels.replace(
+        "</Relationships>",
+        '<Relationship Id="rIdFootnotes" Type="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships/footnotes" Target="footnotes.xml"/></Relationships>',
+    ).encode()
+    types = files["[Content_Types].xml"].decode()
+    files["[Content_Types].xml"] = types.replace(
+        "</Types>",
+        '<Override PartName="/word/footnotes.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.wordprocessingml.footnotes+xml"/></Types>',
+    ).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
 _ODT_NAMESPACES = (
     'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
     'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
@@ -449,6 +487,10 @@ def to_pdf(
             size, text, space = 11, "\n".join(f"• {item}" for item in part[1]), 3
         elif kind == "table":
             size, text, space = 11, "\n".join("    ".join(row) for row in part[1]), 3
+        elif kind == "image":
+            pdf.image(io.BytesIO(png()), w=40)
+            pdf.ln(3)
+            continue
         else:
             continue
         pdf.set_font("DejaVu", size=size)

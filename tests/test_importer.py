@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from bot.importer import (
     ImportedDocument,
@@ -103,13 +105,31 @@ def test_tables_kept_as_text_lists_kept_images_left_out_with_a_note(format_: str
     assert "Карта" not in document.sections[1].body
 
 
+def test_a_footnote_is_kept_after_its_paragraph() -> None:
+    data = documents.with_footnote(
+        documents.to_docx(KAZANLAK),
+        after="интерес към общината.",
+        footnote="Съгласно Закона за регионалното развитие.",
+    )
+    document = import_document(data, "plan.docx")
+
+    body = document.sections[2].children[0].body
+    assert "интерес към общината.\n\n[1] Съгласно Закона за регионалното развитие." in body
+    assert ("footnote", "3.1", "1") in {(n.kind, n.where, n.detail) for n in document.notes}
+
+
 def test_pdf_running_header_and_page_numbers_are_removed() -> None:
     document = imported("pdf", KAZANLAK)
 
     assert RUNNING_HEADER not in document.full_text
     assert "Стр." not in document.full_text
-    removed = sorted(note.detail for note in document.notes if note.kind == "running_text")
-    assert removed == sorted([RUNNING_HEADER, "page numbers"])
+    removed = sorted(
+        (note.where, note.detail) for note in document.notes if note.kind == "running_text"
+    )
+    assert removed == sorted([("document", RUNNING_HEADER), ("document", "page numbers")])
+    assert [(note.kind, note.where, note.detail) for note in document.notes][:1] == [
+        ("image", "2", "page 2")
+    ]
 
 
 def test_pdf_headings_found_by_font_size_without_numbers() -> None:
@@ -238,3 +258,27 @@ def test_consultation_mapping_leaves_unknown_fields_null_with_a_note() -> None:
     assert first["number"] == "1"
     assert first["title"] == {"bg": KAZANLAK_TREE[0][1]}
     assert [child["number"] for child in first["sections"]] == ["1.1", "1.2", "1.3"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.sampled_from(
+            [documents.to_docx(KAZANLAK), documents.to_odt(KAZANLAK), pdf(KAZANLAK)]
+        ).flatmap(
+            lambda whole: st.tuples(st.integers(0, len(whole)), st.binary(max_size=64)).map(
+                lambda cut: whole[: cut[0]] + cut[1]
+            )
+        ),
+    ),
+    suffix=st.sampled_from(["docx", "odt", "pdf", "md", "txt"]),
+)
+@example(data=b"\x98", suffix="md")  # not UTF-8, and undefined in Windows-1251
+def test_any_bytes_import_or_are_refused_never_a_crash(data: bytes, suffix: str) -> None:
+    try:
+        document = import_document(data, f"upload.{suffix}")
+    except ImportRefused as refused:
+        assert refused.reason in {"no_text_layer", "encrypted", "corrupt", "unsupported", "empty"}
+    else:
+        assert document.full_text.strip()

@@ -30,10 +30,16 @@ def read(data: bytes) -> list[Block]:
     except Exception as error:  # lxml's XMLSyntaxError and the like: a damaged file
         raise ImportRefused("corrupt", f"not a readable DOCX ({type(error).__name__})") from None
     blocks: list[Block] = []
+    footnotes = _footnotes(data)
     body = document.element.body
     for child in body.iterchildren():
         if child.tag == f"{_W}p":
             blocks.extend(_paragraph(child, document))
+            for reference in child.iter(f"{_W}footnoteReference"):
+                number = reference.get(f"{_W}id", "")
+                if footnotes.get(number):
+                    text = f"[{number}] {footnotes[number]}"
+                    blocks.append(Block(text, note_kind="footnote", note_detail=number))
         elif child.tag == f"{_W}tbl":
             blocks.extend(_table(child))
     return blocks
@@ -69,6 +75,22 @@ def _paragraph(element, document) -> list[Block]:
         ]
         blocks.append(Block("", note_kind="image", note_detail=next(iter(names), "") or "image"))
     return blocks
+
+
+def _footnotes(data: bytes) -> dict[str, str]:
+    """Footnotes by id: python-docx does not read them; kept after their paragraph."""
+    from lxml import etree
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if "word/footnotes.xml" not in archive.namelist():
+            return {}
+        root = etree.fromstring(archive.read("word/footnotes.xml"))
+    return {
+        note.get(f"{_W}id", ""): " ".join(
+            "".join(t.text or "" for t in note.iter(f"{_W}t")).split()
+        )
+        for note in root.iter(f"{_W}footnote")
+    }
 
 
 def _inside_text_box(node, paragraph) -> bool:

@@ -68,3 +68,4 @@ class Block:
     kind: str = "paragraph"  # "paragraph", "list_item", "table"
     note_kind: str | None = None
     note_detail: str = ""
+    note_where: str | None = None  # instead of the section it falls in

@@ -29,18 +29,29 @@ class _Line:
     top: float  # distance from the top of the page, in points
     bottom: float
     height: float  # of the page
+    image: bool = False  # a picture here: left out, with a note
 
 
 def read(data: bytes) -> list[Block]:
     lines = _lines(data)
     lines, removed = _without_running_text(lines)
     blocks = _paragraphs(lines)
-    return blocks + [Block("", note_kind="running_text", note_detail=text) for text in removed]
+    return blocks + [
+        Block("", note_kind="running_text", note_detail=text, note_where="document")
+        for text in removed
+    ]
 
 
 def _lines(data: bytes) -> list[_Line]:
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTChar, LTTextContainer, LTTextLine
+    from pdfminer.layout import (
+        LAParams,
+        LTChar,
+        LTFigure,
+        LTImage,
+        LTTextContainer,
+        LTTextLine,
+    )
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfparser import PDFSyntaxError
     from pdfminer.psexceptions import PSException
@@ -52,6 +63,13 @@ def _lines(data: bytes) -> list[_Line]:
             pages += 1
             height = page.height
             for element in page:
+                if isinstance(element, LTFigure | LTImage):
+                    lines.append(
+                        _Line(
+                            number, "", 0.0, height - element.y1, height - element.y0, height, True
+                        )
+                    )
+                    continue
                 if not isinstance(element, LTTextContainer):
                     continue
                 for line in element:
@@ -75,7 +93,7 @@ def _lines(data: bytes) -> list[_Line]:
         if "password" in str(error).lower() or "encrypt" in type(error).__name__.lower():
             raise ImportRefused("encrypted", "the PDF is protected by a password") from None
         raise ImportRefused("corrupt", f"not a readable PDF ({type(error).__name__})") from None
-    if pages and not lines:
+    if pages and not any(line.text for line in lines):
         raise ImportRefused("no_text_layer", f"{pages} pages without text")
     lines.sort(key=lambda line: (line.page, round(line.top, 0)))
     return lines
@@ -86,7 +104,8 @@ def _without_running_text(lines: list[_Line]) -> tuple[list[_Line], list[str]]:
     in_margin = [
         line
         for line in lines
-        if line.top < line.height * _MARGIN or line.bottom > line.height * (1 - _MARGIN)
+        if not line.image
+        and (line.top < line.height * _MARGIN or line.bottom > line.height * (1 - _MARGIN))
     ]
     margin_ids = {id(line) for line in in_margin}
     on_pages = Counter(shape for shape, _ in {(_shape(line.text), line.page) for line in in_margin})
@@ -111,11 +130,16 @@ def _shape(text: str) -> str:
 def _paragraphs(lines: list[_Line]) -> list[Block]:
     if not lines:
         return []
-    weight = Counter()
+    weight: Counter[float] = Counter()
     for line in lines:
+        if line.image:
+            continue
         weight[line.size] += len(line.text)
     body_size = weight.most_common(1)[0][0]
-    larger = sorted({line.size for line in lines if line.size > body_size + 0.9}, reverse=True)
+    larger = sorted(
+        {line.size for line in lines if not line.image and line.size > body_size + 0.9},
+        reverse=True,
+    )
     levels = {size: index + 1 for index, size in enumerate(larger)}
     blocks: list[Block] = []
     current: list[_Line] = []
@@ -133,6 +157,10 @@ def _paragraphs(lines: list[_Line]) -> list[Block]:
     from bot.importer.structure import _as_heading
 
     for line in lines:
+        if line.image:
+            close()
+            blocks.append(Block("", note_kind="image", note_detail=f"page {line.page + 1}"))
+            continue
         if current:
             previous = current[-1]
             gap = line.top - previous.bottom

@@ -273,7 +273,7 @@ def _text(blocks: list[Block], notes: list[ImportNote], *, where: str) -> str:
     parts: list[str] = []
     for block in blocks:
         if block.note_kind:
-            notes.append(ImportNote(block.note_kind, where, block.note_detail))
+            notes.append(ImportNote(block.note_kind, block.note_where or where, block.note_detail))
         text = block.text.strip()
         if not text:
             continue

@@ -28,7 +28,10 @@ def decode(data: bytes) -> str:
         return text
     if b"\x00" in data:
         raise ImportRefused("corrupt", "binary data, not text")
-    return data.decode("cp1251")  # Cyrillic text from older Windows tools
+    try:
+        return data.decode("cp1251")  # Cyrillic text from older Windows tools
+    except UnicodeDecodeError:
+        raise ImportRefused("corrupt", "neither UTF-8 nor Windows-1251 text") from None
 
 
 def read_markdown(data: bytes) -> list[Block]:
