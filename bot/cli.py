@@ -7,6 +7,7 @@ civicbot demo --staff    the same with the staff group, where submissions wait a
 civicbot db upgrade      apply database migrations
 civicbot content load    validate and load consultation files
 civicbot content import FILE  a DOCX, ODT, PDF or Markdown document -> a consultation file
+civicbot content dump SLUG  a consultation written back to its file, as the bot shows it
 civicbot export          a consultation's submissions as CSV, XLSX or JSON
 civicbot submissions import FILE.csv  those received by e-mail, letter, phone, at meetings
 civicbot report SLUG     a consultation's report (справка) as HTML, DOCX or XLSX
@@ -135,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
         " (loading its file again publishes it again)",
     )
     withdraw.add_argument("slug")
+    dump = content_commands.add_parser(
+        "dump",
+        help="write a consultation back to its file, as the bot shows it (loading it again "
+        "changes nothing)",
+    )
+    dump.add_argument("slug")
+    dump.add_argument("--output", type=Path, help="the file to write (default: print it)")
     export = commands.add_parser("export", help="export a consultation's submissions")
     export.add_argument(
         "--consultation",
@@ -240,6 +248,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.content_command == "withdraw":
         return await _withdraw(settings, args.slug)
+    if args.content_command == "dump":
+        return await _dump(settings, args.slug, args.output)
     return await _load_content(settings, args.paths)
 
 
@@ -286,6 +296,28 @@ async def _withdraw(settings: Settings, slug: str) -> int:
     if not found:
         return _fail(f"no consultation {slug!r}")
     print(f"withdrawn: {slug}")
+    return 0
+
+
+async def _dump(settings: Settings, slug: str, output: Path | None) -> int:
+    from bot.dump import dump_consultation
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            text = await dump_consultation(session, slug)
+    finally:
+        await engine.dispose()
+    if text is None:
+        return _fail(f"no consultation {slug!r}")
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        return _fail(f"{output}: cannot be written ({error.strerror})")
+    print(f"written: {output}")
     return 0
 
 

@@ -223,13 +223,11 @@ class ConsultationFile(_Strict):
         return _to_utc(self.closes_at, self.zone, end_of_day=True)
 
     def digest(self) -> str:
-        """A fingerprint of what the bot shows: the moments in UTC, not how a date was
-        written ("2021-11-10" and "2021-11-10 23:59:59" are the same closing); demo hints
-        are not part of it."""
+        """A fingerprint of what the bot shows but the dates, which are compared as the
+        moments they are (a load compares them with the stored ones: staff may have moved
+        the deadline in the chat, and "2021-11-10" is the same closing as
+        "2021-11-10 23:59:59"); demo hints are not part of it."""
         content = self.model_dump(mode="json", exclude={"demo", "opens_at", "closes_at"})
-        content["opens_at"] = self.opens_at_utc.isoformat()
-        closes_at = self.closes_at_utc
-        content["closes_at"] = closes_at.isoformat() if closes_at is not None else None
         canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
