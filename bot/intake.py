@@ -420,33 +420,16 @@ def new_deadline(typed: str, zone: str, *, now: datetime) -> datetime | AnswerPr
 
 def replacement(draft: Draft, consultation: Consultation) -> None:
     """A new document for a published consultation: its sections; the rest (name, title,
-    dates...) stays the consultation's unless a consultation file says otherwise."""
+    dates...) stays the consultation's (as `content dump` writes it) unless a
+    consultation file says otherwise."""
+    from bot.dump import consultation_mapping
+
     draft.target = consultation.id
-    zone = ZoneInfo(consultation.timezone)
-
-    def local(moment: datetime | None) -> str | None:
-        return moment.astimezone(zone).replace(tzinfo=None).isoformat() if moment else None
-
-    current: dict[str, Any] = {
-        "format": 1,
-        "slug": consultation.slug,
-        "kind": consultation.kind.value,
-        "original_language": consultation.original_language,
-        "timezone": consultation.timezone,
-        "opens_at": local(consultation.opens_at),
-        "closes_at": local(consultation.closes_at),
-        "link": consultation.link,
-        "organizer": consultation.organizer,
-        "title": consultation.title,
-        "summary": consultation.summary,
-        "contact": consultation.contact or None,
-        "short_period_reason": consultation.short_period_reason or None,
-    }
+    current = _plain(consultation_mapping(consultation, []))
     if draft.file_name.lower().endswith(CONSULTATION_FILE_SUFFIXES):
         draft.mapping = {**current, **draft.mapping}
     else:
         draft.mapping = {**current, "sections": draft.mapping.get("sections") or []}
-    draft.mapping = {key: value for key, value in draft.mapping.items() if value is not None}
 
 
 @dataclass(frozen=True)

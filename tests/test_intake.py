@@ -464,7 +464,6 @@ async def test_replace_keeps_submissions_on_kept_and_removed_sections(
         (documents.to_odt, "vision.odt"),
         (documents.to_pdf, "vision.pdf"),
         (documents.to_markdown, "vision.md"),
-        (documents.to_text, "vision.txt"),
     ],
 )
 async def test_every_format_shows_the_tree_it_found(
@@ -474,7 +473,7 @@ async def test_every_format_shows_the_tree_it_found(
     tree = documents.STARA_ZAGORA_TREE
     assert f"{len(tree)} sections," in found.text
     for number, title in tree[:3]:
-        assert f"{number}. {title}" in found.text
+        assert f"{number}. {title[:60]}" in found.text  # long titles are cut in this list
 
 
 SCHEDULED_YAML = PLAN_YAML.replace(
@@ -493,7 +492,7 @@ async def test_a_consultation_opening_later_is_scheduled(
     preview = await maria.reply(refusal, "15.08.2024")
     assert "🕓" in preview.text  # the card says when it opens
     before = len(maria.messages)
-    await maria.press(preview, "🗓 Насрочване за 1.07.2024 г., 0:00")
+    await maria.press(preview, "🗓 Насрочване за 1 юли 2024 г., 0:00")
     [done] = maria.messages[before:]
     assert "е насрочена" in done.text
     scheduled = await consultation(running_bot, "kazanlak-transport-2024")
