@@ -282,3 +282,43 @@ def test_any_bytes_import_or_are_refused_never_a_crash(data: bytes, suffix: str)
         assert refused.reason in {"no_text_layer", "encrypted", "corrupt", "unsupported", "empty"}
     else:
         assert document.full_text.strip()
+
+
+def test_headings_deeper_than_four_levels_stay_as_text_with_a_note() -> None:
+    markdown = (
+        "# Plan\n\n## A\n\nThe plan for the town and the people who live in it.\n\n### A1\n\n"
+        "#### A11\n\n##### A111\n\nthe fourth level\n\n###### A1111\n\ndeep text\n\n"
+        "###### A1112\n\nmore\n\n## B\n\nthe text of B\n"
+    )
+    document = import_document(markdown.encode(), "plan.md")
+
+    assert outline(document.sections) == [
+        ("1", "A"),
+        ("1.1", "A1"),
+        ("1.1.1", "A11"),
+        ("1.1.1.1", "A111"),
+        ("2", "B"),
+    ]
+    deepest = document.sections[0].children[0].children[0].children[0]
+    assert deepest.body == "the fourth level\n\nA1111\n\ndeep text\n\nA1112\n\nmore"
+    assert [(note.kind, note.where, note.detail) for note in document.notes] == [
+        ("flattened", "1.1.1.1", "A1111"),
+        ("flattened", "1.1.1.1", "A1112"),
+    ]
+
+
+def test_numbers_that_do_not_form_a_tree_are_renumbered_and_kept_in_the_title() -> None:
+    text = (
+        "Development plan\n\nThe plan for the town and the people who live in it.\n\n"
+        "3. Economy\n\nNew jobs in the industrial zone.\n\n3.1. Jobs\n\nFor the young.\n\n"
+        "7. Environment\n\nClean air and water for all of us.\n"
+    )
+    document = import_document(text.encode(), "plan.txt")
+
+    assert outline(document.sections) == [("3", "Economy"), ("3.1", "Jobs"), ("7", "Environment")]
+    gap = text.replace("3.1. Jobs", "4.1. Jobs")  # 4.1 is not inside 3
+    assert outline(import_document(gap.encode(), "plan.txt").sections) == [
+        ("1", "3. Economy"),
+        ("1.1", "4.1. Jobs"),
+        ("2", "7. Environment"),
+    ]

@@ -98,7 +98,16 @@ def build(blocks: list[Block], *, title: str | None = None) -> Structure:
         title, headings, preamble = _title(headings, preamble)
     notes: list[ImportNote] = []
     roots = _nest(headings)
-    roots = _flatten_deep(roots, notes)
+    for heading in _walk(roots):
+        if heading.children and _depth(heading, roots) == MAX_DEPTH:
+            # bot.content's numbers have four levels: what is deeper stays as text
+            folded = list(_walk(heading.children))
+            heading.children = []
+            for child in folded:
+                heading.blocks.append(
+                    Block(child.title, note_kind="flattened", note_detail=child.title)
+                )
+                heading.blocks.extend(child.blocks)
     keep_numbers = _numbers_valid(roots, prefix="")
     sections = tuple(
         _section(heading, str(index), keep_numbers, notes)
@@ -211,23 +220,20 @@ def _nest(headings: list[_Heading]) -> list[_Heading]:
     return roots
 
 
-def _flatten_deep(roots: list[_Heading], notes: list[ImportNote], depth: int = 1) -> list[_Heading]:
-    for heading in roots:
-        if depth == MAX_DEPTH and heading.children:
-            for child in _walk(heading.children):
-                notes.append(ImportNote("flattened", heading.number or "", child.title))
-                heading.blocks.append(Block(child.title))
-                heading.blocks.extend(child.blocks)
-            heading.children = []
-        else:
-            _flatten_deep(heading.children, notes, depth + 1)
-    return roots
-
-
 def _walk(headings: list[_Heading]) -> Iterator[_Heading]:
     for heading in headings:
         yield heading
         yield from _walk(heading.children)
+
+
+def _depth(target: _Heading, roots: list[_Heading], depth: int = 1) -> int:
+    for heading in roots:
+        if heading is target:
+            return depth
+        found = _depth(target, heading.children, depth + 1)
+        if found:
+            return found
+    return 0
 
 
 def _numbers_valid(headings: list[_Heading], prefix: str) -> bool:
