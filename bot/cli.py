@@ -314,7 +314,7 @@ async def _dump(settings: Settings, slug: str, output: Path | None) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        output.write_text(text, encoding="utf-8")
+        await asyncio.to_thread(output.write_text, text, encoding="utf-8")
     except OSError as error:
         return _fail(f"{output}: cannot be written ({error.strerror})")
     print(f"written: {output}")

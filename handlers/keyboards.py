@@ -374,6 +374,8 @@ class RunCb(CallbackData, prefix="rc"):
 
     act: RunAct
     id: DbId
+    # 1: confirmed (Close now and Withdraw ask first).
+    sure: Annotated[int, Field(ge=0, le=1)] = 0
 
 
 class IntakeAct(StrEnum):

@@ -62,10 +62,18 @@ def _about(
     title = html(pick(consultation.title, tr.locale, language).text)
     if section is not None:
         section_title = html(pick(section.title, tr.locale, language).text)
-        return f"<b>{title}</b> › {html(section.number)}. {section_title}"
+        removed = removed_note(tr, section)
+        return f"<b>{title}</b> › {html(section.number)}. {section_title}{removed}"
     if number:
         return f"<b>{title}</b> › {html(number)}"
     return f"<b>{title}</b>"
+
+
+def removed_note(tr: Translator, section: Section) -> str:
+    """After a section's label when a later version of the document dropped it."""
+    if section.removed_in_version is None:
+        return ""
+    return " " + tr("(removed in version %(version)s)", version=section.removed_in_version)
 
 
 _CARD_NUMBER = re.compile(r"📥 № (\d{4}-\d+) ")

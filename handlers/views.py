@@ -180,6 +180,15 @@ def consultation_card(
     left = time_left(tr, consultation, now)
     if left:
         lines.append(f"⏳ {left}")
+    reason = (
+        pick(consultation.short_period_reason, tr.locale, language)
+        if consultation.short_period_reason
+        else None
+    )
+    if reason:
+        lines.append(tr("⏱ Shorter than 30 days because: %(reason)s", reason=html(reason.text)))
+    if consultation.version > 1:
+        lines.append(tr("📄 Version %(version)s of the document", version=consultation.version))
     contact = pick(consultation.contact, tr.locale, language) if consultation.contact else None
     if contact:
         lines.append(tr("✉️ Contact: %(contact)s", contact=html(contact.text)))
@@ -187,7 +196,9 @@ def consultation_card(
         lines.append(tr("🔗 More: %(link)s", link=html(consultation.link)))
     if share_link:
         lines.append(tr("📣 Link to share: %(link)s", link=html(share_link)))
-    note = translation_note(tr, *(text for text in (title, organizer, summary, contact) if text))
+    note = translation_note(
+        tr, *(text for text in (title, organizer, summary, contact, reason) if text)
+    )
     if note:
         lines += ["", note]
 

@@ -87,6 +87,38 @@ class ConsultationRepository:
             .values(staff_topic_id=topic_id)
         )
 
+    async def for_staff(self) -> Sequence[Consultation]:
+        """Every consultation, withdrawn ones too, the newest first."""
+        rows = await self.session.scalars(
+            select(Consultation).order_by(Consultation.opens_at.desc(), Consultation.id.desc())
+        )
+        return rows.all()
+
+    async def for_change(self, consultation_id: int) -> Consultation | None:
+        """The consultation, held until the transaction ends: two staff members acting
+        on it at once act one after the other, the second on what the first left."""
+        return await self.session.scalar(
+            select(Consultation)
+            .where(Consultation.id == consultation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def submission_counts(self) -> dict[int, Counter[SubmissionKind]]:
+        """Proposals and questions received per consultation (spam left out)."""
+        rows = await self.session.execute(
+            select(Submission.consultation_id, Submission.kind, func.count())
+            .where(
+                Submission.consultation_id.is_not(None),
+                Submission.status != SubmissionStatus.SPAM,
+            )
+            .group_by(Submission.consultation_id, Submission.kind)
+        )
+        counts: dict[int, Counter[SubmissionKind]] = {}
+        for consultation_id, kind, count in rows.all():
+            counts.setdefault(consultation_id, Counter())[SubmissionKind(kind)] = count
+        return counts
+
     async def published(self, now: datetime) -> list[Consultation]:
         """Open ones first (nearest deadline first), then upcoming, then closed (newest first)."""
         rows = await self.session.scalars(
@@ -142,6 +174,18 @@ class SectionRepository:
         rows = await self.session.scalars(
             select(Section)
             .where(Section.consultation_id == consultation_id, Section.removed_in_version.is_(None))
+            .order_by(Section.position)
+        )
+        return rows.all()
+
+    async def removed_of(self, consultation_id: int) -> Sequence[Section]:
+        """The sections later versions of the document dropped, kept for their submissions."""
+        rows = await self.session.scalars(
+            select(Section)
+            .where(
+                Section.consultation_id == consultation_id,
+                Section.removed_in_version.is_not(None),
+            )
             .order_by(Section.position)
         )
         return rows.all()

@@ -17,9 +17,13 @@ from bot import running
 from bot.content import ConsultationFile, LoadReport, load_consultations, read_consultation_file
 from bot.dump import dump_consultation
 from storage.models import Consultation, Section
+from tests import test_running
 from tests.test_content import EXAMPLES, EXPECTED, KAZANLAK, _civicbot, _cli_env, load_paths
-from tests.test_running import ALICE, NOW, factory, open_vision, settings  # noqa: F401
-from tests.test_running import engine as engine
+from tests.test_running import ALICE, NOW, open_vision, settings
+
+# The migrated database of each kind (SQLite, PostgreSQL), as the running tests have it.
+engine = test_running.engine
+factory = test_running.factory
 
 
 async def dump_and_load(

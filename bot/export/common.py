@@ -71,6 +71,8 @@ class Scope:
     _by_number: dict[str, Section] = field(default_factory=dict, repr=False)
     # The municipality's zone (TIMEZONE): the general channel's times are in it.
     home_zone: str | None = None
+    # Section number -> the version of the document that removed it.
+    removed_in: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_general(self) -> bool:
@@ -114,13 +116,20 @@ async def resolve(session: AsyncSession, slug: str, home_zone: str | None = None
         return Scope(slug, None, home_zone=home_zone)
     if consultation is None:
         raise UnknownConsultation(slug)
-    sections = await SectionRepository(session).plan(consultation.id)
+    repository = SectionRepository(session)
+    sections = await repository.plan(consultation.id)
+    removed = await repository.removed_of(consultation.id)
     return Scope(
         slug,
         consultation,
         sections,
         {section.id: section for section in sections},
         {section.number: section for section in sections},
+        removed_in={
+            section.number: section.removed_in_version
+            for section in removed
+            if section.removed_in_version is not None
+        },
     )
 
 

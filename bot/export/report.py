@@ -408,9 +408,18 @@ def build_report(
         if section is not None:
             group = plan_groups.setdefault(section.id, Group(""))
         elif section_number:
+            version = scope.removed_in.get(section_number)
             group = lost_groups.setdefault(
                 section_number,
-                Group(tr("%(number)s (no longer in the plan)", number=section_number)),
+                Group(
+                    tr(
+                        "%(number)s (removed in version %(version)s)",
+                        number=section_number,
+                        version=version,
+                    )
+                    if version is not None
+                    else tr("%(number)s (no longer in the plan)", number=section_number)
+                ),
             )
         else:
             group = general
