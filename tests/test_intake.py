@@ -359,17 +359,23 @@ async def test_two_staff_publishing_the_same_name_at_once_publish_it_once(
     assert await section_count(running_bot, "kazanlak-transport-2024") == 3
 
 
-# --- running a published consultation: Extend and Replace (the RunCb buttons of
-# /consultations; pressed here on a message of the staff chat) --------------------
+# --- running a published consultation: Extend and Replace of /consultations --------
 
 STRATEGY = "stara-zagora-pid-strategy"
 
 
 async def run_press(maria: Staff, act: RunAct, consultation_id: int) -> SentMessage:
-    """Press a /consultations button; the question the bot asked in return."""
-    [anchor] = await maria.say("/pending")
+    """/consultations, the consultation's screen, then its Extend or Replace button;
+    the question the bot asked in return."""
+    [listing] = await maria.say("/consultations")
+    opened = RunCb(act=RunAct.OPEN, id=consultation_id).pack()
+    query = maria.standin.press(maria.user, listing, data=opened, chat=maria.room.chat)
+    await maria.standin.wait_callback_answer(query)
+    await maria.standin.wait_idle()
+    screen = next(m for m in maria.messages if m.message_id == listing.message_id)
+    label = "📅 Удължи срока" if act is RunAct.EXTEND else "📄 Замени документа"
     before = len(maria.messages)
-    await maria.press_data(anchor, RunCb(act=act, id=consultation_id).pack())
+    await maria.press(screen, label)
     [asked] = maria.messages[before:]
     return asked
 
