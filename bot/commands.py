@@ -27,6 +27,7 @@ COMMANDS = (
 
 
 STAFF_COMMANDS = (
+    ("consultations", N_("Each consultation: extend, close, withdraw, replace, its file")),
     ("pending", N_("What still needs an answer or a decision")),
     ("templates", N_("Answer templates")),
     ("export", N_("The submissions as CSV, XLSX or JSON")),

@@ -19,6 +19,7 @@ from handlers import staff_running_views as views
 from handlers.keyboards import RunAct, RunCb
 from handlers.respond import alert, show
 from handlers.staff import StaffOnly, actor_of, chat_of, in_staff_language, refuse
+from storage.models import Consultation
 from storage.repositories import ConsultationRepository
 
 
@@ -46,7 +47,7 @@ async def open_button(
     if callback_data.id == 0:
         await show(query, views.listing(tr, await repository.for_staff(), counts, clock()))
         return
-    consultation = await repository.for_change(callback_data.id)
+    consultation = await session.get(Consultation, callback_data.id)  # withdrawn ones too
     if consultation is None:
         alert(callback_answer, views.gone(tr))
         return
@@ -101,7 +102,7 @@ async def download_button(
     """Its consultation file as the bot shows it now (`civicbot content dump`)."""
     chat = chat_of(query)
     assert chat is not None
-    consultation = await ConsultationRepository(session).for_change(callback_data.id)
+    consultation = await session.get(Consultation, callback_data.id)
     text = await dump_consultation(session, consultation.slug) if consultation else None
     if consultation is None or text is None:
         alert(callback_answer, views.gone(tr))
