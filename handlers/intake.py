@@ -9,6 +9,7 @@ a typed answer is a reply to the bot's question: other talk there is left alone.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 from datetime import datetime
@@ -92,7 +93,8 @@ async def document_received(
         if (document.file_size or 0) > intake.MAX_DOWNLOAD:
             raise IntakeRefused(Refusal.TOO_BIG)
         data = await _download(bot, document.file_id)
-        draft = intake.read_upload(data, file_name, message.message_id)
+        # Reading a long PDF takes a while: the other updates go on meanwhile.
+        draft = await asyncio.to_thread(intake.read_upload, data, file_name, message.message_id)
     except IntakeRefused as refused:
         await message.reply(views.refused(tr, refused))
         return
