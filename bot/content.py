@@ -514,7 +514,9 @@ async def put_consultation(
     if existing is None:
         session.add(consultation)
     await session.flush()
-    changes = await _sync_sections(session, consultation, source.sections)
+    changes = await _sync_sections(
+        session, consultation, source.sections, first_version=existing is None
+    )
     return consultation, changes
 
 
@@ -556,7 +558,11 @@ def _apply(
 
 
 async def _sync_sections(
-    session: AsyncSession, consultation: Consultation, tree: Sequence[SectionFile]
+    session: AsyncSession,
+    consultation: Consultation,
+    tree: Sequence[SectionFile],
+    *,
+    first_version: bool,
 ) -> SectionChanges:
     """Match sections by number so their ids (in buttons, links and submissions) survive
     a new version. A section the file no longer has is kept, marked removed in the new
@@ -574,7 +580,7 @@ async def _sync_sections(
         _reads_differently(by_number.get(item.number), item, parent_number, position, by_number)
         for position, (item, parent_number, _) in enumerate(wanted)
     )
-    if changed and current:
+    if changed and not first_version:
         consultation.version += 1
     for number in removed:
         by_number[number].removed_in_version = consultation.version

@@ -32,6 +32,8 @@ from storage.migrate import upgrade
 from storage.models import (
     Audience,
     Consultation,
+    ConsultationKind,
+    ConsultationStatus,
     Delivery,
     Follow,
     Notice,
@@ -349,3 +351,54 @@ async def test_closing_now_and_withdrawing(factory: async_sessionmaker[AsyncSess
         ]
         planned = await session.scalars(select(Notice).where(Notice.status == NoticeStatus.PLANNED))
         assert list(planned) == []
+
+
+async def test_sections_added_to_a_consultation_without_any_make_a_new_version(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    raw = open_vision()
+    bare = copy.deepcopy(raw)
+    bare.pop("sections")
+    first = await load(factory, bare)
+    assert first.version == 1
+    again = await load(factory, raw)
+    assert again.version == 2
+
+
+@pytest.mark.parametrize(
+    ("locale", "reason_line", "version_line"),
+    [
+        ("bg", "⏱ По-кратък срок от 30 дни, защото: Спешно", "📄 Версия 2 на документа"),
+        ("sl", "⏱ Krajši rok od 30 dni, ker: Nujno", "📄 Različica 2 dokumenta"),
+        ("en", "⏱ Shorter than 30 days because: Urgent", "📄 Version 2 of the document"),
+    ],
+)
+def test_the_residents_card_shows_the_short_period_reason_and_the_version(
+    locale: str, reason_line: str, version_line: str
+) -> None:
+    from bot.i18n import Catalogs
+    from handlers.views import consultation_card
+
+    consultation = Consultation(
+        id=1,
+        slug="x",
+        kind=ConsultationKind.CONSULTATION,
+        status=ConsultationStatus.PUBLISHED,
+        original_language="bg",
+        timezone="Europe/Sofia",
+        organizer={"bg": "Община"},
+        title={"bg": "План"},
+        summary={"bg": "Кратко."},
+        contact={},
+        link=None,
+        opens_at=NOW - timedelta(days=1),
+        closes_at=NOW + timedelta(days=20),
+        version=2,
+        short_period_reason={"bg": "Спешно", "sl": "Nujno", "en": "Urgent"},
+    )
+    tr = Catalogs.load().translator(locale)
+    text = consultation_card(tr, consultation, [], NOW, None).text
+    assert reason_line in text and version_line in text
+    consultation.version, consultation.short_period_reason = 1, {}
+    text = consultation_card(tr, consultation, [], NOW, None).text
+    assert "⏱" not in text and "📄" not in text
