@@ -154,6 +154,7 @@ async def test_a_consultation_file_is_drafted_step_by_step_and_published(
     assert preview.text.startswith("👁")
     assert "\n\nГрадски транспорт на Казанлък\nОбщина Казанлък\n\nНова схема" in preview.text
     assert "20 юни 2024" in preview.text and "17:30" in preview.text
+    assert "⏱ По-кратък срок от 30 дни, защото: Спешна промяна на разписанието." in preview.text
     assert await consultation(running_bot, "kazanlak-transport-2024") is None  # a draft only
 
     before = len(maria.messages)
