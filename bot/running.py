@@ -25,11 +25,12 @@ from storage.models import (
     StaffAction,
     StaffActionKind,
 )
-from storage.repositories import NoticeRepository
+from storage.repositories import NoticeRepository, ReportRepository
 
 
 class NotRunning(Exception):
-    """The consultation cannot take this change: withdrawn, or a channel (no deadline)."""
+    """The consultation cannot take this change: withdrawn, a channel (no deadline),
+    already closed (close_now), or its report published (extend)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ async def extend(
     now = now or datetime.now(UTC)
     _dated(consultation)
     assert consultation.closes_at is not None
+    report = await ReportRepository(session).of(consultation.id)
+    if report is not None and report.published_at is not None:
+        raise NotRunning()  # its report is out: the consultation is over for good
     if closes_at <= consultation.closes_at or closes_at <= now:
         raise NotLater(consultation.closes_at)
     before = consultation.closes_at

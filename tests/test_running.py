@@ -33,6 +33,7 @@ from storage.models import (
     Audience,
     Consultation,
     ConsultationKind,
+    ConsultationReport,
     ConsultationStatus,
     Delivery,
     Follow,
@@ -329,6 +330,24 @@ async def test_extending_tells_followers_and_participants_once_and_moves_the_rem
         assert current is not None
         with pytest.raises(running.NotLater):
             await running.extend(session, current, later, ALICE, settings(), now=NOW)
+
+
+async def test_a_consultation_whose_report_is_published_is_not_extended(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation = await load(factory, open_vision())
+    async with factory.begin() as session:
+        current = await session.get(Consultation, consultation.id)
+        assert current is not None
+        await running.close_now(session, current, ALICE, settings(), now=NOW)
+        session.add(
+            ConsultationReport(consultation_id=current.id, published_at=NOW, published_by="A")
+        )
+        await session.flush()
+        with pytest.raises(running.NotRunning):
+            await running.extend(
+                session, current, NOW + timedelta(days=30), ALICE, settings(), now=NOW
+            )
 
 
 async def test_closing_now_and_withdrawing(factory: async_sessionmaker[AsyncSession]) -> None:
