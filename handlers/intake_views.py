@@ -316,7 +316,10 @@ def not_later(tr: Translator, closes_at: datetime, zone: str) -> str:
 
 
 def not_running(tr: Translator) -> str:
-    return tr("⚠️ This consultation is withdrawn or has no deadline; nothing was changed.")
+    return tr(
+        "⚠️ This consultation can no longer take this change (it is withdrawn, has no "
+        "deadline or its report is published); nothing was changed."
+    )
 
 
 def extended(tr: Translator, consultation: Consultation) -> str:

@@ -13,8 +13,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from bot import running
 from bot.config import Settings
 from bot.sandbox import SentMessage, SimUser, TelegramStandIn
+from bot.staff import Actor
 from handlers.keyboards import RunAct, RunCb
 from storage.models import (
     Consultation,
@@ -505,3 +507,24 @@ async def test_a_consultation_opening_later_is_scheduled(
     scheduled = await consultation(running_bot, "kazanlak-transport-2024")
     assert scheduled is not None
     assert await audit(running_bot, scheduled.id) == [("Мария", StaffActionKind.SCHEDULE)]
+
+
+async def test_extend_of_a_consultation_withdrawn_meanwhile_changes_nothing(
+    maria: Staff, running_bot: RunningBot
+) -> None:
+    strategy = await consultation(running_bot, STRATEGY)
+    assert strategy is not None and strategy.closes_at is not None
+    question = await run_press(maria, RunAct.EXTEND, strategy.id)
+    petar = Staff(maria.standin, maria.room, maria.room.petar)
+    assert running_bot.app is not None
+    async with running_bot.app.session_factory.begin() as session:
+        withdrawn = await session.get(Consultation, strategy.id)
+        assert withdrawn is not None
+        await running.withdraw(
+            session, withdrawn, Actor(petar.user.id, "Петър"), running_bot.settings
+        )
+    answer = await maria.reply(question, "30.06.2024")
+    assert "вече не може да се променя така" in answer.text
+    after = await consultation(running_bot, STRATEGY)
+    assert after is not None and after.closes_at == strategy.closes_at
+    assert await audit(running_bot, strategy.id) == [("Петър", StaffActionKind.WITHDRAW)]
