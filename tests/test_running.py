@@ -421,3 +421,36 @@ def test_the_residents_card_shows_the_short_period_reason_and_the_version(
     consultation.version, consultation.short_period_reason = 1, {}
     text = consultation_card(tr, consultation, [], NOW, None).text
     assert "⏱" not in text and "📄" not in text
+
+
+async def test_the_export_names_a_removed_sections_version(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    import io
+    import json
+
+    from bot.export import export_submissions
+    from bot.i18n import Catalogs
+
+    raw = open_vision()
+    consultation = await load(factory, raw)
+    await submit_on(factory, consultation.id, "2", 3001)
+    new = copy.deepcopy(raw)
+    new["sections"] = [s for s in new["sections"] if s["number"] != "2"]
+    async with factory.begin() as session:
+        current = await session.get(Consultation, consultation.id)
+        assert current is not None
+        await running.replace(
+            session, current, ConsultationFile.model_validate(new), ALICE, settings()
+        )
+
+    catalogs = Catalogs.load()
+    for locale, label in (
+        ("bg", "(отпаднал във версия 2)"),
+        ("sl", "(odstranjeno v različici 2)"),
+        ("en", "(removed in version 2)"),
+    ):
+        output = io.BytesIO()
+        await export_submissions(factory, VISION, "json", output, catalogs.translator(locale))
+        [item] = json.loads(output.getvalue().decode("utf-8"))
+        assert (item["section_number"], item["section_title"]) == ("2", label)

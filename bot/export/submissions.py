@@ -182,6 +182,14 @@ async def export_submissions(
     return written
 
 
+def removed_label(tr: Translator, scope: Scope, section_number: str | None) -> str | None:
+    """What stands for the title of a section a later version of the document removed."""
+    version = scope.removed_in.get(section_number or "")
+    if version is None:
+        return None
+    return tr("(removed in version %(version)s)", version=version)
+
+
 def _record(tr: Translator, scope: Scope, zone: ZoneInfo, row: Sequence[Any]) -> Record:
     (
         number,
@@ -210,7 +218,11 @@ def _record(tr: Translator, scope: Scope, zone: ZoneInfo, row: Sequence[Any]) ->
         kind=kind.value,
         kind_label=kind_label(tr, kind),
         section_number=section.number if section else section_number,
-        section_title=scope.title(section.title, tr.locale) if section else None,
+        section_title=(
+            scope.title(section.title, tr.locale)
+            if section
+            else removed_label(tr, scope, section_number)
+        ),
         text=text,
         attachments=list(attachments or []),
         attachments_text=attachments_text(tr, attachments),
