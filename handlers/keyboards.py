@@ -376,3 +376,20 @@ class RunCb(CallbackData, prefix="rc"):
     id: DbId
     # 1: confirmed (Close now and Withdraw ask first).
     sure: Annotated[int, Field(ge=0, le=1)] = 0
+
+
+class IntakeAct(StrEnum):
+    SKIP = "skip"  # leave the optional field (the contact) empty
+    ZONE = "zone"  # the municipality's time zone
+    WHOLE = "whole"  # no structure found: the whole text as one section
+    PUBLISH = "publish"
+    REPLACE = "replace"  # the new version of a published consultation's document
+    CANCEL = "cancel"
+
+
+class IntakeCb(CallbackData, prefix="ik"):
+    """A button of a consultation drafted from a document; `draft` (the message id of
+    the document) tells an old draft's buttons from the current one's."""
+
+    act: IntakeAct
+    draft: DbId
