@@ -214,13 +214,13 @@ class ConsultationFile(_Strict):
 
     @property
     def opens_at_utc(self) -> datetime:
-        return _to_utc(self.opens_at, self.zone, end_of_day=False)
+        return to_utc(self.opens_at, self.zone, end_of_day=False)
 
     @property
     def closes_at_utc(self) -> datetime | None:
         if self.closes_at is None:
             return None
-        return _to_utc(self.closes_at, self.zone, end_of_day=True)
+        return to_utc(self.closes_at, self.zone, end_of_day=True)
 
     def digest(self) -> str:
         """A fingerprint of what the bot shows but the dates, which are compared as the
@@ -277,7 +277,7 @@ def period_problem(
     return None
 
 
-def _to_utc(value: datetime | date, zone: ZoneInfo, *, end_of_day: bool) -> datetime:
+def to_utc(value: datetime | date, zone: ZoneInfo, *, end_of_day: bool) -> datetime:
     if not isinstance(value, datetime):
         # A bare date: opening at the start of that day, closing at its very end.
         moment = time.max.replace(microsecond=0) if end_of_day else time.min
@@ -310,7 +310,7 @@ class LoadedFile:
 
 
 @functools.cache
-def _yaml_loader() -> type[yaml.SafeLoader]:
+def yaml_loader() -> type[yaml.SafeLoader]:
     """YAML's safe loader, but an impossible date (2026-02-30) stays text: PyYAML would
     raise without saying where, the validation names the field. Made on the first file
     read, so that a running bot, which reads none, does not load PyYAML."""
@@ -329,23 +329,33 @@ def _yaml_loader() -> type[yaml.SafeLoader]:
     return Loader
 
 
-def read_consultation_file(path: Path) -> ConsultationFile:
-    """Parse and validate one file; raises ContentError naming file, field and reason."""
+def yaml_mapping(text: str) -> dict[str, Any]:
+    """The fields of a consultation file's text; raises ValueError saying where and why
+    it is no such thing."""
     import yaml
 
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_yaml_loader())
+        raw = yaml.load(text, Loader=yaml_loader())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f"line {where.line + 1}: " if where is not None else ""
+        reason = getattr(error, "problem", None) or "not valid YAML"
+        raise ValueError(f"{line}{reason}") from None
+    if not isinstance(raw, dict):
+        raise ValueError("expected a mapping of fields at the top level")
+    return raw
+
+
+def read_consultation_file(path: Path) -> ConsultationFile:
+    """Parse and validate one file; raises ContentError naming file, field and reason."""
+    try:
+        raw = yaml_mapping(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ContentError([f"{path}: cannot be read ({error.strerror})"]) from None
     except UnicodeDecodeError:
         raise ContentError([f"{path}: is not UTF-8 text"]) from None
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" line {where.line + 1}" if where is not None else ""
-        reason = getattr(error, "problem", None) or "not valid YAML"
-        raise ContentError([f"{path}:{line}: {reason}"]) from None
-    if not isinstance(raw, dict):
-        raise ContentError([f"{path}: expected a mapping of fields at the top level"])
+    except ValueError as error:
+        raise ContentError([f"{path}: {error}"]) from None
     # An imported document leaves what it could not know empty (bot/importer): say so in
     # one line each, rather than what the validation finds wrong with nothing.
     unfilled = [key for key in _TO_FILL_IN if key in raw and raw[key] is None]
@@ -355,7 +365,7 @@ def read_consultation_file(path: Path) -> ConsultationFile:
     try:
         consultation = ConsultationFile.model_validate(raw)
     except ValidationError as error:
-        described = [_describe(path, raw, problem) for problem in error.errors()]
+        described = [describe_problem(path, raw, problem) for problem in error.errors()]
         problems += [
             problem
             for problem in described
@@ -377,7 +387,7 @@ _TO_FILL_IN = (
 )
 
 
-def _describe(path: Path, raw: dict[str, Any], problem: Any) -> str:
+def describe_problem(path: Path, raw: dict[str, Any], problem: Any) -> str:
     location = _field_path(raw, problem["loc"])
     reason = problem["msg"].removeprefix("Value error, ")
     if problem["type"] == "literal_error" and problem["loc"] == ("format",):
@@ -530,7 +540,7 @@ def _dates(
     local_end = (
         demo_now.astimezone(source.zone) + timedelta(days=source.demo.closes_in_days)
     ).date()
-    shifted_close = _to_utc(local_end, source.zone, end_of_day=True)
+    shifted_close = to_utc(local_end, source.zone, end_of_day=True)
     shifted_open = min(shifted_close - (closes_at - opens_at), demo_now - timedelta(days=1))
     return shifted_open, shifted_close
 

@@ -14,7 +14,7 @@ from bot.content_yaml import to_yaml
 from storage.models import Consultation, ConsultationKind, Section
 from storage.repositories import ConsultationRepository, SectionRepository
 
-# How a bare date reads back (bot/content._to_utc): the start of the day for an opening,
+# How a bare date reads back (bot/content.to_utc): the start of the day for an opening,
 # its last second for a closing.
 DAY_START = time.min
 DAY_END = time(23, 59, 59)

@@ -24,10 +24,10 @@ from bot.content import (
     SLUG_PATTERN,
     ConsultationFile,
     PeriodProblem,
-    _describe,
-    _to_utc,
-    _yaml_loader,
+    describe_problem,
     period_problem,
+    to_utc,
+    yaml_mapping,
 )
 from bot.local_dates import DateProblem, DateRefused, parse_local
 from storage.models import Consultation
@@ -156,20 +156,12 @@ def read_upload(data: bytes, file_name: str, draft_id: int) -> Draft:
 
 
 def _consultation_file(data: bytes) -> dict[str, Any]:
-    import yaml
-
     try:
-        raw = yaml.load(data.decode("utf-8"), Loader=_yaml_loader())
+        return _plain(yaml_mapping(data.decode("utf-8")))
     except UnicodeDecodeError:
         raise IntakeRefused(Refusal.NOT_A_CONSULTATION_FILE, "not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f"line {where.line + 1}: " if where is not None else ""
-        reason = getattr(error, "problem", None) or "not valid YAML"
-        raise IntakeRefused(Refusal.NOT_A_CONSULTATION_FILE, f"{line}{reason}") from None
-    if not isinstance(raw, dict):
-        raise IntakeRefused(Refusal.NOT_A_CONSULTATION_FILE, "no fields at the top level")
-    return _plain(raw)
+    except ValueError as error:
+        raise IntakeRefused(Refusal.NOT_A_CONSULTATION_FILE, str(error)) from None
 
 
 def _document(data: bytes, file_name: str, slug: str) -> Draft:
@@ -301,8 +293,8 @@ def _period_problem(draft: Draft, now: datetime) -> PeriodProblem | None:
         return None
     zone = ZoneInfo(draft.zone)
     opens = draft.mapping.get("opens_at")
-    opens_utc = _to_utc(_read_moment(opens), zone, end_of_day=False) if opens else now
-    closes_utc = _to_utc(_read_moment(closes), zone, end_of_day=True)
+    opens_utc = to_utc(_read_moment(opens), zone, end_of_day=False) if opens else now
+    closes_utc = to_utc(_read_moment(closes), zone, end_of_day=True)
     return period_problem(
         opens_utc.astimezone(zone),
         closes_utc.astimezone(zone),
@@ -315,11 +307,11 @@ def closing_problem(
 ) -> AnswerProblem | None:
     """A closing time must be ahead, and after the opening (when the file names one)."""
     zone = ZoneInfo(zone_name) if zone_name else ZoneInfo("UTC")
-    closes_utc = _to_utc(closes, zone, end_of_day=True)
+    closes_utc = to_utc(closes, zone, end_of_day=True)
     if closes_utc <= now:
         return AnswerProblem.IN_THE_PAST
     if opens:
-        opens_utc = _to_utc(_read_moment(opens), zone, end_of_day=False)
+        opens_utc = to_utc(_read_moment(opens), zone, end_of_day=False)
         if closes_utc <= opens_utc:
             return AnswerProblem.BEFORE_OPENING
     return None
@@ -382,7 +374,7 @@ def finish(draft: Draft, *, now: datetime) -> Finished:
     scheduled = False
     zone = ZoneInfo(draft.zone) if draft.zone else ZoneInfo("UTC")
     if raw.get("opens_at"):
-        opens_utc = _to_utc(_read_moment(raw["opens_at"]), zone, end_of_day=False)
+        opens_utc = to_utc(_read_moment(raw["opens_at"]), zone, end_of_day=False)
         scheduled = opens_utc > now
     else:
         raw["opens_at"] = now.astimezone(zone).replace(tzinfo=None, microsecond=0).isoformat()
@@ -390,7 +382,7 @@ def finish(draft: Draft, *, now: datetime) -> Finished:
         consultation = ConsultationFile.model_validate(raw)
     except ValidationError as error:
         path = Path(draft.file_name)
-        return Finished(None, [_describe(path, raw, item) for item in error.errors()], False)
+        return Finished(None, [describe_problem(path, raw, item) for item in error.errors()], False)
     return Finished(consultation, [], scheduled)
 
 
@@ -414,7 +406,7 @@ def new_deadline(typed: str, zone: str, *, now: datetime) -> datetime | AnswerPr
         closes = parse_local(typed)
     except DateRefused as refused:
         return AnswerProblem(refused.problem.value)
-    closes_utc = _to_utc(closes, ZoneInfo(zone), end_of_day=True)
+    closes_utc = to_utc(closes, ZoneInfo(zone), end_of_day=True)
     return AnswerProblem.IN_THE_PAST if closes_utc <= now else closes_utc
 
 
