@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import staff
 from bot.notify.outbox import queue_card_refresh
 from bot.similarity import SimilarityIndex, join
-from bot.staff import Actor
+from bot.staff import Actor, log_action
 from storage.models import (
-    StaffAction,
     StaffActionKind,
     Submission,
     SubmissionKind,
@@ -153,14 +152,11 @@ async def take_apart(
     member = await SimilarRepository(session).member(submission.id)
     if member is not None:
         member.group_id, member.apart = None, True
-    session.add(
-        StaffAction(
-            submission_id=submission.id,
-            actor_telegram_id=actor.telegram_id,
-            actor_name=actor.name,
-            kind=StaffActionKind.NOT_SIMILAR,
-            detail=", ".join(other.public_number or "" for other in others)[:500],
-        )
+    await log_action(
+        session,
+        actor,
+        StaffActionKind.NOT_SIMILAR,
+        ", ".join(other.public_number or "" for other in others)[:500],
+        submission_id=submission.id,
     )
-    await session.flush()
     return others

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.content import ConsultationFile, put_consultation
 from bot.notify import planner
-from bot.staff import Actor
+from bot.staff import Actor, log_action
 from storage.models import (
     Audience,
     Consultation,
@@ -22,7 +22,6 @@ from storage.models import (
     Notice,
     NoticeKind,
     NoticeStatus,
-    StaffAction,
     StaffActionKind,
 )
 from storage.repositories import NoticeRepository, ReportRepository
@@ -209,13 +208,4 @@ async def _log(
     kind: StaffActionKind,
     detail: str | None,
 ) -> None:
-    session.add(
-        StaffAction(
-            consultation_id=consultation.id,
-            actor_telegram_id=actor.telegram_id,
-            actor_name=actor.name,
-            kind=kind,
-            detail=detail,
-        )
-    )
-    await session.flush()
+    await log_action(session, actor, kind, detail, consultation_id=consultation.id)

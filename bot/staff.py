@@ -131,16 +131,9 @@ async def refused(
     session: AsyncSession, actor: Actor, what: str, submission_id: int | None = None
 ) -> None:
     """Someone without staff rights tried a staff action: nothing changes but the log."""
-    session.add(
-        StaffAction(
-            submission_id=submission_id if submission_id else None,
-            actor_telegram_id=actor.telegram_id,
-            actor_name=actor.name,
-            kind=StaffActionKind.REFUSED,
-            detail=what[:500],
-        )
+    await log_action(
+        session, actor, StaffActionKind.REFUSED, what[:500], submission_id=submission_id or None
     )
-    await session.flush()
 
 
 # --- prompts ---------------------------------------------------------------------------
@@ -272,16 +265,20 @@ def _signed(submission: Submission, actor: Actor, now: datetime) -> None:
     submission.answered_at = now
 
 
-async def _log(
+async def log_action(
     session: AsyncSession,
-    submission: Submission,
     actor: Actor,
     kind: StaffActionKind,
-    detail: str | None,
+    detail: str | None = None,
+    *,
+    submission_id: int | None = None,
+    consultation_id: int | None = None,
 ) -> None:
+    """A line of the audit log: who did what, and to which submission or consultation."""
     session.add(
         StaffAction(
-            submission_id=submission.id,
+            submission_id=submission_id,
+            consultation_id=consultation_id,
             actor_telegram_id=actor.telegram_id,
             actor_name=actor.name,
             kind=kind,
@@ -289,3 +286,13 @@ async def _log(
         )
     )
     await session.flush()
+
+
+async def _log(
+    session: AsyncSession,
+    submission: Submission,
+    actor: Actor,
+    kind: StaffActionKind,
+    detail: str | None,
+) -> None:
+    await log_action(session, actor, kind, detail, submission_id=submission.id)

@@ -17,13 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from bot.plan import pick
-from bot.staff import Actor, text_problem
+from bot.staff import Actor, log_action, text_problem
 from storage.models import (
     AnswerTemplate,
     Consultation,
     Resident,
     Section,
-    StaffAction,
     StaffActionKind,
     Submission,
 )
@@ -168,13 +167,4 @@ async def section_label(session: AsyncSession, submission: Submission, tr: Trans
 
 
 async def _log(session: AsyncSession, actor: Actor, detail: str) -> None:
-    session.add(
-        StaffAction(
-            submission_id=None,
-            actor_telegram_id=actor.telegram_id,
-            actor_name=actor.name,
-            kind=StaffActionKind.TEMPLATE,
-            detail=detail,
-        )
-    )
-    await session.flush()
+    await log_action(session, actor, StaffActionKind.TEMPLATE, detail)
